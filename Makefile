@@ -1,0 +1,33 @@
+# User entry points. Every target creates (or reuses) the virtual environment itself.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+# Data directory: ../shared/data on the project's machines, ./data elsewhere.
+ifneq ($(wildcard ../shared/data),)
+export LSTM_TWINS_DATA ?= $(abspath ../shared/data)
+endif
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: install test test-slow parity clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow
+
+parity: $(STAMP)
+	$(PY) -m harness parity
+
+clean:
+	rm -rf $(VENV) .pytest_cache

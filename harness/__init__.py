@@ -1,0 +1,1 @@
+"""The harness: owns data, initial weights, batch order and hyperparameters; the twins own only the math."""

@@ -1,0 +1,41 @@
+"""Command line: python -m harness <command>."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+RESULTS = Path("results")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    parity = commands.add_parser("parity", help="compare the twins' forward passes and gradients")
+    parity.add_argument("--updates", type=int, default=100, help="SGD steps in the trajectory (default 100)")
+    parity.add_argument("--out", type=Path, default=RESULTS, help="folder for parity.json and parity.md")
+    args = parser.parse_args(argv)
+
+    if args.command == "parity":
+        return _parity(args)
+    return 2
+
+
+def _parity(args) -> int:
+    from .atomic_files import write_json_atomic, write_text_atomic
+    from .parity import parity_markdown, run_parity
+
+    if args.updates < 1:
+        print(f"--updates is {args.updates}; expected a positive integer", file=sys.stderr)
+        return 2
+    report = run_parity(args.updates)
+    write_json_atomic(args.out / "parity.json", report)
+    markdown = parity_markdown(report)
+    write_text_atomic(args.out / "parity.md", markdown)
+    print(markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,216 @@
+"""Numerical parity of the twins: same weights and inputs in, same numbers out.
+
+For each task's model shape (small synthetic sizes), both twins get the same
+canonical weights and batches. We compare logits, loss, final state and every
+gradient in float64 and float32, then a float64 training trajectory of SGD
+steps with clipping active, comparing every weight at the end.
+
+Relative difference of an array a against the reference b (TensorFlow):
+    max |a - b| / max |b|
+(normwise, so that entries near zero do not blow the figure up).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from .spec import Batch, ModelSpec, Schedule, State
+
+
+@dataclass(frozen=True)
+class ParityCase:
+    """One task's model shape, at a small size.
+
+    padding: "pre" or "post" pads variable-length sequences on that side; None = all full length.
+    carried_state: compare on a second batch that starts from the first batch's final state.
+    """
+
+    name: str
+    spec: ModelSpec
+    batch_size: int
+    num_steps: int
+    padding: Optional[str] = None
+    carried_state: bool = False
+
+
+PARITY_CASES = (
+    ParityCase("mnist", ModelSpec("pooled", input_size=7, hidden_size=6, num_classes=10), 4, 7),
+    ParityCase(
+        "imdb",
+        ModelSpec("pooled", input_size=5, hidden_size=6, num_classes=2, vocab_size=23, train_embedding=False),
+        5,
+        9,
+        padding="pre",
+    ),
+    ParityCase(
+        "ptb_lm",
+        ModelSpec("per_step", input_size=5, hidden_size=6, num_classes=19, vocab_size=19),
+        4,
+        8,
+        carried_state=True,
+    ),
+    ParityCase(
+        "ptb_pos",
+        ModelSpec("per_step", input_size=5, hidden_size=6, num_classes=7, vocab_size=23),
+        5,
+        9,
+        padding="post",
+    ),
+)
+
+TRAJECTORY_SCHEDULE = Schedule(lr0=0.5, decay=0.1, clip_norm=0.3)  # clips some steps, not all
+STEPS_PER_EPOCH = 10  # the trajectory's learning rate decays every 10 steps
+
+
+def relative_difference(a, b) -> float:
+    """max |a - b| / max |b|; 0 when both are all zero."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    scale = np.max(np.abs(b))
+    diff = np.max(np.abs(a - b))
+    return float(diff / scale) if scale > 0 else float(diff)
+
+
+def random_weights(spec: ModelSpec, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Non-trivial canonical weights: every entry, biases included, drawn from N(0, 0.5²)."""
+    return {name: 0.5 * rng.standard_normal(shape) for name, shape in spec.weight_shapes().items()}
+
+
+def random_batch(case: ParityCase, rng: np.random.Generator) -> Batch:
+    """A batch of the case's shape: token ids (0 at padding) or float rows, and random targets."""
+    spec, N, T = case.spec, case.batch_size, case.num_steps
+    mask = None
+    if case.padding is not None:
+        lengths = rng.integers(1, T + 1, size=N)
+        lengths[0] = T  # one full-length row
+        steps = np.arange(T)[None, :]
+        mask = steps < lengths[:, None] if case.padding == "post" else steps >= T - lengths[:, None]
+    if spec.has_embedding:
+        inputs = rng.integers(1, spec.vocab_size, size=(N, T))
+        if mask is not None:
+            inputs[~mask] = 0
+    else:
+        inputs = rng.standard_normal((N, T, spec.input_size))
+    target_shape = (N,) if spec.head == "pooled" else (N, T)
+    targets = rng.integers(0, spec.num_classes, size=target_shape)
+    return Batch(inputs, targets, mask)
+
+
+def gradient_parity(case: ParityCase, dtype: str, numpy_twin, tensorflow_twin, seed: int = 0) -> dict[str, float]:
+    """Relative differences of logits, loss, final state and each gradient on one batch.
+
+    With carried_state, the compared batch starts from the state the first batch ends in.
+    """
+    rng = np.random.default_rng(seed)
+    weights = random_weights(case.spec, rng)
+    first, second = random_batch(case, rng), random_batch(case, rng)
+    outputs = []
+    for twin in (numpy_twin, tensorflow_twin):
+        model = twin.build_model(case.spec, weights, dtype)
+        state = twin.predict(model, first)[2] if case.carried_state else None
+        logits = twin.predict(model, second, state)[0]
+        loss, grads, final = twin.loss_and_grads(model, second, state)
+        outputs.append((logits, loss, final, grads))
+    (logits_np, loss_np, final_np, grads_np), (logits_tf, loss_tf, final_tf, grads_tf) = outputs
+    row = {
+        "logits": relative_difference(logits_np, logits_tf),
+        "loss": relative_difference(loss_np, loss_tf),
+        "final h": relative_difference(final_np.h, final_tf.h),
+        "final c": relative_difference(final_np.c, final_tf.c),
+    }
+    if set(grads_np) != set(grads_tf):
+        raise AssertionError(f"the twins' gradient names differ: {sorted(grads_np)} vs {sorted(grads_tf)}")
+    for name in grads_tf:
+        row[f"d {name}"] = relative_difference(grads_np[name], grads_tf[name])
+    return row
+
+
+def trajectory_parity(
+    case: ParityCase, numpy_twin, tensorflow_twin, num_updates: int = 100, seed: int = 0
+) -> dict[str, float]:
+    """Train both twins num_updates SGD steps in float64 from the same weights on the same batches.
+
+    Returns the relative difference of every weight at the end, of the per-step losses,
+    and the fraction of steps whose gradient was clipped.
+    """
+    rng = np.random.default_rng(seed)
+    weights = random_weights(case.spec, rng)
+    batches = [random_batch(case, rng) for _ in range(4)]
+    runs = []
+    for twin in (numpy_twin, tensorflow_twin):
+        model = twin.build_model(case.spec, weights, "float64")
+        state: Optional[State] = None
+        losses, norms = [], []
+        for step in range(num_updates):
+            result = twin.train_step(
+                model, batches[step % len(batches)], TRAJECTORY_SCHEDULE, step // STEPS_PER_EPOCH, state
+            )
+            losses.append(result.loss)
+            norms.append(result.grad_norm)
+            state = result.state if case.carried_state else None
+        runs.append((twin.get_weights(model), np.array(losses), np.array(norms)))
+    (w_np, losses_np, norms_np), (w_tf, losses_tf, _) = runs
+    row = {name: relative_difference(w_np[name], w_tf[name]) for name in w_tf}
+    row["losses"] = relative_difference(losses_np, losses_tf)
+    row["clipped steps"] = float(np.mean(norms_np > TRAJECTORY_SCHEDULE.clip_norm))
+    return row
+
+
+def run_parity(num_updates: int = 100) -> dict:
+    """All cases, both dtypes, and the trajectories, as one JSON-ready dict."""
+    import impl_numpy
+    import impl_tensorflow
+
+    report = {"gradients": {}, "trajectory": {}, "num_updates": num_updates,
+              "schedule": vars(TRAJECTORY_SCHEDULE), "steps_per_epoch": STEPS_PER_EPOCH}
+    for dtype in ("float64", "float32"):
+        report["gradients"][dtype] = {
+            case.name: gradient_parity(case, dtype, impl_numpy, impl_tensorflow) for case in PARITY_CASES
+        }
+    report["trajectory"] = {
+        case.name: trajectory_parity(case, impl_numpy, impl_tensorflow, num_updates) for case in PARITY_CASES
+    }
+    return report
+
+
+def parity_markdown(report: dict) -> str:
+    """The report as Markdown tables: one row per task shape, one column per compared quantity."""
+    lines = [
+        "# Numerical parity: NumPy twin vs TensorFlow twin",
+        "",
+        "Generated by `make parity` (`python -m harness parity`) from `results/parity.json`; do not edit.",
+        "Each figure is max |NumPy - TF| / max |TF| over the array. Shapes are small synthetic",
+        "versions of each task's model; see `harness/parity.py` for the exact sizes.",
+        "",
+    ]
+    for dtype, rows in report["gradients"].items():
+        lines += [f"## Forward pass and gradients, {dtype}", "", *_table(rows), ""]
+    schedule = report["schedule"]
+    lines += [
+        f"## Training trajectory, float64, {report['num_updates']} SGD steps",
+        "",
+        f"lr0 = {schedule['lr0']}, decay = {schedule['decay']} per {report['steps_per_epoch']} steps, "
+        f"clip norm = {schedule['clip_norm']}; the LM carries its state across steps. "
+        "Columns: final weights, the per-step losses, and the fraction of steps whose gradient was clipped.",
+        "",
+        *_table(report["trajectory"]),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _table(rows: dict[str, dict[str, float]]) -> list[str]:
+    columns = []
+    for row in rows.values():
+        columns += [c for c in row if c not in columns]
+    lines = ["| task shape | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for name, row in rows.items():
+        cells = [_figure(row[c], c) if c in row else "—" for c in columns]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _figure(value: float, column: str) -> str:
+    return f"{value:.0%}" if column == "clipped steps" else f"{value:.1e}"

@@ -1,0 +1,201 @@
+"""What the harness hands to both twins: the model's shape, a batch, the SGD schedule.
+
+Shape letters used throughout the project:
+    N batch size, T time steps, D input features per step, H hidden units,
+    V vocabulary size, E embedding size (= D when there is an embedding), C classes.
+
+The checks here are shared by both twins, so a malformed weight dict or batch
+gets the same message whichever twin it is handed to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple, Optional
+
+import numpy as np
+
+HEADS = ("pooled", "per_step")
+DTYPES = ("float32", "float64")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Architecture of one model.
+
+    head: "pooled" (LSTM -> masked mean over time -> Linear, one label per sequence)
+          or "per_step" (LSTM -> Linear at every step, one label per step).
+    input_size: D, features per step; the embedding size E when vocab_size is set.
+    hidden_size: H.  num_classes: C.
+    vocab_size: V for integer-token inputs (an embedding first), None for float inputs.
+    train_embedding: False freezes the embedding (no gradient, no update).
+    """
+
+    head: str
+    input_size: int
+    hidden_size: int
+    num_classes: int
+    vocab_size: Optional[int] = None
+    train_embedding: bool = True
+
+    def __post_init__(self):
+        if self.head not in HEADS:
+            raise ValueError(f"ModelSpec.head is {self.head!r}; expected one of {HEADS}")
+        for name in ("input_size", "hidden_size", "num_classes"):
+            _check_positive_int(f"ModelSpec.{name}", getattr(self, name))
+        if self.vocab_size is not None:
+            _check_positive_int("ModelSpec.vocab_size", self.vocab_size)
+
+    @property
+    def has_embedding(self) -> bool:
+        return self.vocab_size is not None
+
+    def weight_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Canonical (Keras) layout: name -> shape, gate blocks in order i, f, c, o."""
+        D, H, C = self.input_size, self.hidden_size, self.num_classes
+        shapes = {}
+        if self.has_embedding:
+            shapes["embedding"] = (self.vocab_size, D)
+        shapes["lstm/kernel"] = (D, 4 * H)
+        shapes["lstm/recurrent_kernel"] = (H, 4 * H)
+        shapes["lstm/bias"] = (4 * H,)
+        shapes["dense/kernel"] = (H, C)
+        shapes["dense/bias"] = (C,)
+        return shapes
+
+    def trainable_names(self) -> list[str]:
+        """Names of the weights that get gradients and SGD updates."""
+        return [n for n in self.weight_shapes() if n != "embedding" or self.train_embedding]
+
+
+class Batch(NamedTuple):
+    """One batch, identical for both twins.
+
+    inputs:  (N, T, D) floats, or (N, T) int token ids when the model has an embedding.
+    targets: (N,) int class per sequence (pooled head) or (N, T) int class per step.
+    mask:    (N, T) bool, True at real steps, False at padding; None = all steps real.
+    """
+
+    inputs: np.ndarray
+    targets: np.ndarray
+    mask: Optional[np.ndarray] = None
+
+
+class State(NamedTuple):
+    """LSTM state carried between batches: h and c, each (N, H)."""
+
+    h: np.ndarray
+    c: np.ndarray
+
+
+class StepResult(NamedTuple):
+    """What a twin's train_step returns."""
+
+    loss: float  # before the update
+    grad_norm: float  # global norm of the gradients, before clipping
+    state: State  # final LSTM state of the batch, to carry into the next one
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Plain SGD: learning rate lr0 / (1 + decay * epoch), gradients clipped to clip_norm.
+
+    clip_norm None means no clipping.
+    """
+
+    lr0: float
+    decay: float = 0.0
+    clip_norm: Optional[float] = None
+
+
+def check_dtype(dtype) -> np.dtype:
+    """The dtype as np.dtype, or a ValueError naming the allowed ones."""
+    name = np.dtype(dtype).name if dtype is not None and _is_dtype_like(dtype) else repr(dtype)
+    if name not in DTYPES:
+        raise ValueError(f"dtype is {name}; expected one of {DTYPES}")
+    return np.dtype(name)
+
+
+def check_weights(spec: ModelSpec, weights: dict) -> None:
+    """Raise ValueError naming the first missing, extra or mis-shaped weight."""
+    expected = spec.weight_shapes()
+    missing = [n for n in expected if n not in weights]
+    if missing:
+        raise ValueError(f"weights is missing {missing}; expected names {list(expected)}")
+    extra = [n for n in weights if n not in expected]
+    if extra:
+        raise ValueError(f"weights has unexpected names {extra}; expected names {list(expected)}")
+    for name, shape in expected.items():
+        actual = np.shape(weights[name])
+        if actual != shape:
+            raise ValueError(f"weights[{name!r}] has shape {actual}; expected {shape}")
+        if not np.all(np.isfinite(weights[name])):
+            raise ValueError(f"weights[{name!r}] contains NaN or Inf")
+
+
+def check_batch(spec: ModelSpec, batch: Batch, state: Optional[State] = None) -> None:
+    """Raise ValueError naming the first array of `batch` or `state` that does not fit `spec`."""
+    inputs = np.asarray(batch.inputs)
+    if spec.has_embedding:
+        if inputs.ndim != 2 or not np.issubdtype(inputs.dtype, np.integer):
+            raise ValueError(
+                f"batch.inputs has shape {inputs.shape} and dtype {inputs.dtype}; "
+                "expected (N, T) integer token ids"
+            )
+        if inputs.size and (inputs.min() < 0 or inputs.max() >= spec.vocab_size):
+            raise ValueError(
+                f"batch.inputs holds token ids in [{inputs.min()}, {inputs.max()}]; "
+                f"expected ids in [0, {spec.vocab_size - 1}]"
+            )
+        N, T = inputs.shape
+    else:
+        if inputs.ndim != 3 or inputs.shape[2] != spec.input_size:
+            raise ValueError(
+                f"batch.inputs has shape {inputs.shape}; expected (N, T, D) with D = {spec.input_size}"
+            )
+        N, T, _ = inputs.shape
+    if N == 0 or T == 0:
+        raise ValueError(f"batch.inputs has shape {inputs.shape}; expected N >= 1 and T >= 1")
+
+    expected_targets = (N,) if spec.head == "pooled" else (N, T)
+    targets = np.asarray(batch.targets)
+    if targets.shape != expected_targets or not np.issubdtype(targets.dtype, np.integer):
+        raise ValueError(
+            f"batch.targets has shape {targets.shape} and dtype {targets.dtype}; "
+            f"expected {expected_targets} integer classes for the {spec.head} head"
+        )
+    if targets.min() < 0 or targets.max() >= spec.num_classes:
+        raise ValueError(
+            f"batch.targets holds classes in [{targets.min()}, {targets.max()}]; "
+            f"expected classes in [0, {spec.num_classes - 1}]"
+        )
+
+    if batch.mask is not None:
+        mask = np.asarray(batch.mask)
+        if mask.shape != (N, T) or mask.dtype != np.bool_:
+            raise ValueError(
+                f"batch.mask has shape {mask.shape} and dtype {mask.dtype}; expected ({N}, {T}) bool"
+            )
+        if spec.head == "pooled" and not mask.any(axis=1).all():
+            raise ValueError("batch.mask has a row with no real step; each sequence needs at least one")
+        if spec.head == "per_step" and not mask.any():
+            raise ValueError("batch.mask has no real step; the loss would be undefined")
+
+    if state is not None:
+        H = spec.hidden_size
+        for name, array in zip(State._fields, state):
+            if np.shape(array) != (N, H):
+                raise ValueError(f"state.{name} has shape {np.shape(array)}; expected ({N}, {H})")
+
+
+def _check_positive_int(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} is {value!r}; expected a positive integer")
+
+
+def _is_dtype_like(dtype) -> bool:
+    try:
+        np.dtype(dtype)
+    except TypeError:
+        return False
+    return True

@@ -1,0 +1,123 @@
+"""The two model heads of DESIGN.md, built from layers, and the twin interface.
+
+pooled:   [Embedding] -> LSTM -> mean over real steps -> Linear -> softmax CE (one label per sequence)
+per_step: [Embedding] -> LSTM -> Linear at every step -> softmax CE over real tokens
+
+Every public function here has the same name, signature and meaning in impl_tensorflow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple, Optional
+
+import numpy as np
+
+from harness.spec import (
+    Batch,
+    ModelSpec,
+    Schedule,
+    State,
+    StepResult,
+    check_batch,
+    check_dtype,
+    check_weights,
+)
+
+from .embedding import embedding_backward, embedding_forward
+from .linear import linear_backward, linear_forward
+from .loss import softmax_cross_entropy
+from .lstm import LSTMCache, lstm_backward, lstm_forward
+from .pooling import masked_mean_backward, masked_mean_forward
+from .sgd import clip_by_global_norm, learning_rate, sgd_update
+
+
+@dataclass
+class NumpyModel:
+    spec: ModelSpec
+    params: dict[str, np.ndarray]  # canonical names and shapes, all of dtype
+    dtype: np.dtype
+
+
+class _ForwardCache(NamedTuple):
+    lstm: LSTMCache
+    features: np.ndarray  # input to the Linear layer: (N, H) pooled or (N, T, H)
+    dlogits: np.ndarray
+
+
+def build_model(spec: ModelSpec, weights: dict[str, np.ndarray], dtype="float32") -> NumpyModel:
+    """A model holding copies of the canonical `weights`, cast to `dtype`."""
+    dtype = check_dtype(dtype)
+    check_weights(spec, weights)
+    params = {name: np.array(weights[name], dtype=dtype) for name in spec.weight_shapes()}
+    return NumpyModel(spec, params, dtype)
+
+
+def get_weights(model: NumpyModel) -> dict[str, np.ndarray]:
+    """Copies of the weights in the canonical layout."""
+    return {name: w.copy() for name, w in model.params.items()}
+
+
+def predict(model: NumpyModel, batch: Batch, state: Optional[State] = None):
+    """Forward pass only -> (logits, loss, final state).
+
+    logits: (N, C) for the pooled head, (N, T, C) for the per-step head.
+    """
+    logits, loss, final_state, _ = _forward(model, batch, state)
+    return logits, loss, final_state
+
+
+def loss_and_grads(model: NumpyModel, batch: Batch, state: Optional[State] = None):
+    """-> (loss, grads, final state); grads has one entry per trainable canonical weight."""
+    _, loss, final_state, cache = _forward(model, batch, state)
+    return loss, _backward(model, batch, cache), final_state
+
+
+def train_step(
+    model: NumpyModel, batch: Batch, schedule: Schedule, epoch: int, state: Optional[State] = None
+) -> StepResult:
+    """One SGD step at the learning rate of `epoch`, gradients clipped by global norm."""
+    loss, grads, final_state = loss_and_grads(model, batch, state)
+    grads, grad_norm = clip_by_global_norm(grads, schedule.clip_norm)
+    sgd_update(model.params, grads, learning_rate(schedule.lr0, schedule.decay, epoch))
+    return StepResult(loss, grad_norm, final_state)
+
+
+def _forward(model: NumpyModel, batch: Batch, state: Optional[State]):
+    spec, p = model.spec, model.params
+    check_batch(spec, batch, state)
+    mask = batch.mask
+    if spec.has_embedding:
+        x = embedding_forward(batch.inputs, p["embedding"])  # (N, T, E)
+    else:
+        x = np.asarray(batch.inputs, dtype=model.dtype)  # (N, T, D)
+    h0, c0 = (None, None) if state is None else (state.h.astype(model.dtype), state.c.astype(model.dtype))
+    h_seq, (h_T, c_T), lstm_cache = lstm_forward(
+        x, p["lstm/kernel"], p["lstm/recurrent_kernel"], p["lstm/bias"], h0, c0, mask
+    )  # h_seq (N, T, H)
+
+    if spec.head == "pooled":
+        features = masked_mean_forward(h_seq, mask)  # (N, H)
+        token_mask = None
+    else:
+        features = h_seq  # (N, T, H)
+        token_mask = mask
+    logits = linear_forward(features, p["dense/kernel"], p["dense/bias"])  # (N, C) or (N, T, C)
+    loss, dlogits = softmax_cross_entropy(logits, np.asarray(batch.targets), token_mask)
+    cache = _ForwardCache(lstm_cache, features, dlogits)
+    return logits, loss, State(h_T.copy(), c_T.copy()), cache
+
+
+def _backward(model: NumpyModel, batch: Batch, cache: _ForwardCache) -> dict[str, np.ndarray]:
+    spec, p = model.spec, model.params
+    grads = {}
+    dfeatures, grads["dense/kernel"], grads["dense/bias"] = linear_backward(
+        cache.dlogits, cache.features, p["dense/kernel"]
+    )
+    T = cache.lstm.xs.shape[0]
+    dh_seq = masked_mean_backward(dfeatures, batch.mask, T) if spec.head == "pooled" else dfeatures
+    lstm = lstm_backward(dh_seq, None, None, cache.lstm)
+    grads["lstm/kernel"], grads["lstm/recurrent_kernel"], grads["lstm/bias"] = lstm.Wx, lstm.Wh, lstm.b
+    if spec.has_embedding and spec.train_embedding:
+        grads["embedding"] = embedding_backward(lstm.x, batch.inputs, spec.vocab_size)
+    return {name: grads[name] for name in spec.trainable_names()}

@@ -1,0 +1,184 @@
+"""The TensorFlow twin: the same two heads with Keras's own layers, trained by a compiled step.
+
+Keras's Embedding, LSTM (activation tanh, recurrent activation sigmoid, gate order
+i, f, c, o, masking that carries the state through padded steps) and Dense
+compute exactly what impl_numpy computes; the masked pooling, the masked loss,
+clipping and the SGD update are written with plain TensorFlow ops.
+
+Every public function here has the same name, signature and meaning in impl_numpy.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from harness.spec import (  # noqa: E402
+    Batch,
+    ModelSpec,
+    Schedule,
+    State,
+    StepResult,
+    check_batch,
+    check_dtype,
+    check_weights,
+)
+
+
+class TensorflowModel:
+    """Keras layers holding the canonical weights, plus compiled gradient and training steps."""
+
+    def __init__(self, spec: ModelSpec, weights: dict[str, np.ndarray], dtype: np.dtype):
+        self.spec, self.dtype = spec, dtype
+        D, H, C = spec.input_size, spec.hidden_size, spec.num_classes
+        self.embedding = None
+        if spec.has_embedding:
+            self.embedding = keras.layers.Embedding(
+                spec.vocab_size, D, trainable=spec.train_embedding, dtype=dtype.name
+            )
+            self.embedding.build((None, None))
+        self.lstm = keras.layers.LSTM(H, return_sequences=True, return_state=True, dtype=dtype.name)
+        self.lstm.build((None, None, D))
+        self.dense = keras.layers.Dense(C, dtype=dtype.name)
+        self.dense.build((None, H))
+
+        self.variables = {
+            "lstm/kernel": self.lstm.cell.kernel,
+            "lstm/recurrent_kernel": self.lstm.cell.recurrent_kernel,
+            "lstm/bias": self.lstm.cell.bias,
+            "dense/kernel": self.dense.kernel,
+            "dense/bias": self.dense.bias,
+        }
+        if self.embedding is not None:
+            self.variables = {"embedding": self.embedding.embeddings, **self.variables}
+        for name, variable in self.variables.items():
+            variable.assign(np.asarray(weights[name], dtype=dtype))
+        self.trainable = [self.variables[name] for name in spec.trainable_names()]
+
+        self.compiled_predict = tf.function(self._predict, reduce_retracing=True)
+        self.compiled_loss_and_grads = tf.function(self._loss_and_grads, reduce_retracing=True)
+        self.compiled_train_step = tf.function(self._train_step, reduce_retracing=True)
+
+    def _predict(self, inputs, targets, mask, h0, c0):
+        """-> logits (N, C) or (N, T, C), loss, h_T, c_T."""
+        x = inputs if self.embedding is None else self.embedding(inputs)  # (N, T, D)
+        initial_state = None if h0 is None else [h0, c0]
+        h_seq, h_T, c_T = self.lstm(x, initial_state=initial_state, mask=mask)  # (N, T, H)
+        if self.spec.head == "pooled":
+            features = _masked_mean(h_seq, mask)  # (N, H)
+            token_mask = None
+        else:
+            features = h_seq
+            token_mask = mask
+        logits = self.dense(features)
+        token_losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=logits)
+        return logits, _masked_mean_all(token_losses, token_mask), h_T, c_T
+
+    def _loss_and_grads(self, inputs, targets, mask, h0, c0):
+        with tf.GradientTape() as tape:
+            _, loss, h_T, c_T = self._predict(inputs, targets, mask, h0, c0)
+        return loss, tape.gradient(loss, self.trainable), h_T, c_T
+
+    def _train_step(self, inputs, targets, mask, h0, c0, lr, clip_norm):
+        loss, grads, h_T, c_T = self._loss_and_grads(inputs, targets, mask, h0, c0)
+        grads = [_sum_repeated_rows(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
+        if clip_norm is None:
+            grad_norm = tf.linalg.global_norm(grads)
+        else:
+            grads, grad_norm = tf.clip_by_global_norm(grads, clip_norm)
+        for variable, grad in zip(self.trainable, grads):
+            if isinstance(grad, tf.IndexedSlices):  # an embedding: update only the rows looked up
+                variable.value.scatter_sub(tf.IndexedSlices(lr * grad.values, grad.indices))
+            else:
+                variable.assign_sub(lr * grad)
+        return loss, grad_norm, h_T, c_T
+
+    def tensors(self, batch: Batch, state: Optional[State]) -> tuple:
+        """The batch and state as the compiled functions' first five arguments."""
+        check_batch(self.spec, batch, state)
+        inputs = batch.inputs if self.spec.has_embedding else np.asarray(batch.inputs, self.dtype)
+        mask = None if batch.mask is None else tf.constant(batch.mask)
+        h0, c0 = (None, None) if state is None else (_tensor(state.h, self.dtype), _tensor(state.c, self.dtype))
+        return tf.constant(inputs), tf.constant(batch.targets), mask, h0, c0
+
+
+def build_model(spec: ModelSpec, weights: dict[str, np.ndarray], dtype="float32") -> TensorflowModel:
+    """A model holding copies of the canonical `weights`, cast to `dtype`."""
+    dtype = check_dtype(dtype)
+    check_weights(spec, weights)
+    return TensorflowModel(spec, weights, dtype)
+
+
+def get_weights(model: TensorflowModel) -> dict[str, np.ndarray]:
+    """Copies of the weights in the canonical layout."""
+    return {name: variable.numpy().copy() for name, variable in model.variables.items()}
+
+
+def predict(model: TensorflowModel, batch: Batch, state: Optional[State] = None):
+    """Forward pass only -> (logits, loss, final state).
+
+    logits: (N, C) for the pooled head, (N, T, C) for the per-step head.
+    """
+    logits, loss, h_T, c_T = model.compiled_predict(*model.tensors(batch, state))
+    return logits.numpy(), float(loss), State(h_T.numpy(), c_T.numpy())
+
+
+def loss_and_grads(model: TensorflowModel, batch: Batch, state: Optional[State] = None):
+    """-> (loss, grads, final state); grads has one entry per trainable canonical weight."""
+    loss, grads, h_T, c_T = model.compiled_loss_and_grads(*model.tensors(batch, state))
+    names = model.spec.trainable_names()
+    return float(loss), {n: _dense(g) for n, g in zip(names, grads)}, State(h_T.numpy(), c_T.numpy())
+
+
+def train_step(
+    model: TensorflowModel, batch: Batch, schedule: Schedule, epoch: int, state: Optional[State] = None
+) -> StepResult:
+    """One SGD step at the learning rate of `epoch`, gradients clipped by global norm."""
+    lr0, decay_rate = (np.asarray(v, dtype=model.dtype) for v in (schedule.lr0, schedule.decay))
+    decay = keras.optimizers.schedules.InverseTimeDecay(lr0, decay_steps=1, decay_rate=decay_rate)
+    lr = decay(epoch)  # lr0 / (1 + decay · epoch)
+    clip_norm = None if schedule.clip_norm is None else tf.constant(schedule.clip_norm, model.dtype.name)
+    loss, grad_norm, h_T, c_T = model.compiled_train_step(*model.tensors(batch, state), lr, clip_norm)
+    return StepResult(float(loss), float(grad_norm), State(h_T.numpy(), c_T.numpy()))
+
+
+def _masked_mean(h_seq, mask):
+    """h_seq (N, T, H), mask (N, T) or None -> mean over the real steps (N, H)."""
+    if mask is None:
+        return tf.reduce_mean(h_seq, axis=1)
+    m = tf.cast(mask, h_seq.dtype)[:, :, None]
+    return tf.reduce_sum(h_seq * m, axis=1) / tf.reduce_sum(m, axis=1)
+
+
+def _masked_mean_all(values, mask):
+    """Mean of all entries of `values` where mask is True (all of them if mask is None)."""
+    if mask is None:
+        return tf.reduce_mean(values)
+    m = tf.cast(mask, values.dtype)
+    return tf.reduce_sum(values * m) / tf.reduce_sum(m)
+
+
+def _sum_repeated_rows(grad: tf.IndexedSlices) -> tf.IndexedSlices:
+    """An embedding gradient with one slice per distinct row.
+
+    Keras gives one slice per token, so a row looked up twice appears twice, and
+    the global norm of such slices is not the norm of the gradient.
+    """
+    rows, position = tf.unique(grad.indices)
+    values = tf.math.unsorted_segment_sum(grad.values, position, tf.shape(rows)[0])
+    return tf.IndexedSlices(values, rows, grad.dense_shape)
+
+
+def _tensor(array, dtype):
+    return tf.constant(np.asarray(array, dtype=dtype))
+
+
+def _dense(grad) -> np.ndarray:
+    """A gradient as a dense array (an embedding's gradient comes as IndexedSlices)."""
+    return tf.convert_to_tensor(grad).numpy()

@@ -1,0 +1,122 @@
+"""Finite-difference gradient checks of every NumPy layer, float64, relative error <= 1e-7."""
+
+import numpy as np
+import pytest
+
+from gradient_check import numerical_gradient, projected, rel_error
+from impl_numpy.embedding import embedding_backward, embedding_forward
+from impl_numpy.linear import linear_backward, linear_forward
+from impl_numpy.loss import softmax_cross_entropy
+from impl_numpy.lstm import lstm_backward, lstm_forward
+from impl_numpy.pooling import masked_mean_backward, masked_mean_forward
+
+TOLERANCE = 1e-7
+
+
+def random_mask(rng, N, T, padding):
+    """(N, T) bool with at least one real step per row, padded on the given side ("pre", "post", "holes")."""
+    lengths = rng.integers(1, T + 1, size=N)
+    steps = np.arange(T)[None, :]
+    if padding == "post":
+        return steps < lengths[:, None]
+    if padding == "pre":
+        return steps >= T - lengths[:, None]
+    mask = rng.random((N, T)) < 0.6  # holes anywhere
+    mask[:, 0] = True
+    return mask
+
+
+@pytest.mark.parametrize("padding", [None, "pre", "post", "holes"])
+@pytest.mark.parametrize("with_state", [False, True])
+def test_lstm_gradients(padding, with_state):
+    rng = np.random.default_rng(1)
+    N, T, D, H = 3, 5, 4, 3
+    x = rng.standard_normal((N, T, D))
+    Wx, Wh, b = (0.5 * rng.standard_normal(s) for s in [(D, 4 * H), (H, 4 * H), (4 * H,)])
+    h0, c0 = (rng.standard_normal((N, H)) if with_state else np.zeros((N, H)) for _ in range(2))
+    mask = None if padding is None else random_mask(rng, N, T, padding)
+    dh_seq, dh_T, dc_T = rng.standard_normal((N, T, H)), rng.standard_normal((N, H)), rng.standard_normal((N, H))
+
+    def loss():
+        h_seq, (h_T, c_T), _ = lstm_forward(x, Wx, Wh, b, h0, c0, mask)
+        return projected(h_seq, dh_seq) + projected(h_T, dh_T) + projected(c_T, dc_T)
+
+    _, _, cache = lstm_forward(x, Wx, Wh, b, h0, c0, mask)
+    grads = lstm_backward(dh_seq, dh_T, dc_T, cache)
+    for name, array in [("x", x), ("Wx", Wx), ("Wh", Wh), ("b", b), ("h0", h0), ("c0", c0)]:
+        error = rel_error(getattr(grads, name), numerical_gradient(loss, array))
+        assert error <= TOLERANCE, f"d{name}: relative error {error:.2e}"
+
+
+def test_lstm_masked_steps_carry_state():
+    rng = np.random.default_rng(2)
+    N, T, D, H = 2, 4, 3, 2
+    x = rng.standard_normal((N, T, D))
+    Wx, Wh, b = (rng.standard_normal(s) for s in [(D, 4 * H), (H, 4 * H), (4 * H,)])
+    mask = np.array([[True, False, False, True], [True, True, True, False]])
+    h_seq, (h_T, _), _ = lstm_forward(x, Wx, Wh, b, mask=mask)
+    np.testing.assert_array_equal(h_seq[0, 1], h_seq[0, 0])
+    np.testing.assert_array_equal(h_seq[0, 2], h_seq[0, 0])
+    np.testing.assert_array_equal(h_T[1], h_seq[1, 2])
+
+
+def test_embedding_gradient_with_repeated_ids():
+    rng = np.random.default_rng(3)
+    V, E = 6, 3
+    W = rng.standard_normal((V, E))
+    ids = np.array([[1, 2, 2, 5], [5, 5, 0, 1]])
+    dout = rng.standard_normal((2, 4, E))
+    numeric = numerical_gradient(lambda: projected(embedding_forward(ids, W), dout), W)
+    assert rel_error(embedding_backward(dout, ids, V), numeric) <= TOLERANCE
+
+
+def test_linear_gradients():
+    rng = np.random.default_rng(4)
+    x, W, b = rng.standard_normal((2, 3, 4)), rng.standard_normal((4, 5)), rng.standard_normal(5)
+    dy = rng.standard_normal((2, 3, 5))
+    dx, dW, db = linear_backward(dy, x, W)
+    for analytic, array in [(dx, x), (dW, W), (db, b)]:
+        numeric = numerical_gradient(lambda: projected(linear_forward(x, W, b), dy), array)
+        assert rel_error(analytic, numeric) <= TOLERANCE
+
+
+@pytest.mark.parametrize("padding", [None, "pre", "holes"])
+def test_masked_mean_gradient(padding):
+    rng = np.random.default_rng(5)
+    N, T, H = 3, 6, 2
+    h = rng.standard_normal((N, T, H))
+    mask = None if padding is None else random_mask(rng, N, T, padding)
+    dpooled = rng.standard_normal((N, H))
+    numeric = numerical_gradient(lambda: projected(masked_mean_forward(h, mask), dpooled), h)
+    assert rel_error(masked_mean_backward(dpooled, mask, T), numeric) <= TOLERANCE
+
+
+def test_masked_mean_ignores_padding():
+    h = np.arange(12.0).reshape(2, 3, 2)
+    mask = np.array([[True, True, False], [False, False, True]])
+    np.testing.assert_allclose(masked_mean_forward(h, mask), [[1.0, 2.0], [10.0, 11.0]])
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_softmax_cross_entropy_gradient(masked):
+    rng = np.random.default_rng(6)
+    logits = 3 * rng.standard_normal((3, 4, 5))
+    targets = rng.integers(0, 5, size=(3, 4))
+    mask = random_mask(rng, 3, 4, "post") if masked else None
+    _, dlogits = softmax_cross_entropy(logits, targets, mask)
+    numeric = numerical_gradient(lambda: softmax_cross_entropy(logits, targets, mask)[0], logits)
+    assert rel_error(dlogits, numeric) <= TOLERANCE
+
+
+def test_softmax_cross_entropy_is_mean_over_real_tokens():
+    logits = np.array([[[2.0, 0.0], [0.0, 0.0]]])  # (1, 2, 2)
+    targets = np.array([[0, 1]])
+    mask = np.array([[True, False]])
+    loss, _ = softmax_cross_entropy(logits, targets, mask)
+    assert loss == pytest.approx(np.log(1 + np.exp(-2.0)), rel=1e-14)
+
+
+def test_softmax_cross_entropy_is_stable_for_huge_logits():
+    loss, grad = softmax_cross_entropy(np.array([[1000.0, -1000.0]]), np.array([1]))
+    assert loss == pytest.approx(2000.0)
+    assert np.all(np.isfinite(grad))

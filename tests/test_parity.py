@@ -1,0 +1,56 @@
+"""NumPy twin vs TensorFlow twin on all four task shapes: forward, gradients, a training trajectory."""
+
+import numpy as np
+import pytest
+
+import impl_numpy
+import impl_tensorflow
+from harness.parity import PARITY_CASES, gradient_parity, parity_markdown, relative_difference, trajectory_parity
+
+IDS = [case.name for case in PARITY_CASES]
+
+
+@pytest.mark.parametrize("case", PARITY_CASES, ids=IDS)
+def test_float64_parity(case):
+    row = gradient_parity(case, "float64", impl_numpy, impl_tensorflow)
+    worst = max(row, key=row.get)
+    assert row[worst] <= 1e-12, f"{case.name}: {worst} differs by {row[worst]:.1e}"
+
+
+@pytest.mark.parametrize("case", PARITY_CASES, ids=IDS)
+def test_float32_parity(case):
+    row = gradient_parity(case, "float32", impl_numpy, impl_tensorflow)
+    worst = max(row, key=row.get)
+    assert row[worst] <= 1e-4, f"{case.name}: {worst} differs by {row[worst]:.1e}"
+
+
+@pytest.mark.parametrize("case", PARITY_CASES, ids=IDS)
+def test_float64_trajectory_parity(case):
+    row = trajectory_parity(case, impl_numpy, impl_tensorflow, num_updates=100)
+    row.pop("clipped steps")
+    worst = max(row, key=row.get)
+    assert row[worst] <= 1e-8, f"{case.name}: {worst} differs by {row[worst]:.1e} after 100 steps"
+
+
+def test_trajectory_clips_some_steps():
+    clipped = [trajectory_parity(c, impl_numpy, impl_tensorflow, num_updates=20)["clipped steps"] for c in PARITY_CASES]
+    assert max(clipped) > 0, "clipping never engaged: the trajectory would not test it"
+
+
+def test_relative_difference_is_normwise():
+    assert relative_difference([1.0, 2.0], [1.0, 2.0]) == 0
+    assert relative_difference([1.0, 2.1], [1.0, 2.0]) == pytest.approx(0.05)
+    assert relative_difference(np.zeros(3), np.zeros(3)) == 0
+
+
+def test_parity_markdown_lists_every_case():
+    report = {
+        "gradients": {"float64": {"mnist": {"logits": 1e-16, "loss": 0.0}}},
+        "trajectory": {"mnist": {"lstm/kernel": 2e-16, "clipped steps": 0.5}},
+        "num_updates": 3,
+        "schedule": {"lr0": 0.5, "decay": 0.1, "clip_norm": 0.3},
+        "steps_per_epoch": 10,
+    }
+    text = parity_markdown(report)
+    assert "| mnist | 1.0e-16 | 0.0e+00 |" in text
+    assert "| mnist | 2.0e-16 | 50% |" in text
