@@ -10,7 +10,7 @@ export LSTM_TWINS_DATA ?= $(abspath ../shared/data)
 endif
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test test-slow parity clean
+.PHONY: install test test-slow parity data clean
 
 install: $(STAMP)
 
@@ -28,6 +28,9 @@ test-slow: $(STAMP)
 
 parity: $(STAMP)
 	$(PY) -m harness parity
+
+data: $(STAMP)
+	$(PY) -m harness data
 
 clean:
 	rm -rf $(VENV) .pytest_cache

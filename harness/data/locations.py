@@ -1,0 +1,39 @@
+"""Where data is looked for, where processed caches go, and the error when a set is missing."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Optional
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DATA_ENV = "LSTM_TWINS_DATA"
+CACHE_ENV = "LSTM_TWINS_CACHE"
+
+
+class DataMissingError(RuntimeError):
+    """A data set was not found, or is corrupt: says which, where we looked, and how to get it."""
+
+    def __init__(self, name: str, searched: Iterable, fix: str, problem: str = "not found"):
+        places = "\n".join(f"  - {p}" for p in searched) or "  (nowhere)"
+        super().__init__(f"{name}: {problem}.\nSearched:\n{places}\nTo get it: {fix}")
+        self.name = name
+
+
+def data_dir(override: Optional[str | os.PathLike] = None) -> Path:
+    """The data folder: `override`, else $LSTM_TWINS_DATA, else ./data in the project."""
+    if override is not None:
+        return Path(override)
+    return Path(os.environ.get(DATA_ENV) or PROJECT_ROOT / "data")
+
+
+def cache_dir() -> Path:
+    """Writable folder for processed caches: $LSTM_TWINS_CACHE, else ./cache in the project."""
+    return Path(os.environ.get(CACHE_ENV) or PROJECT_ROOT / "cache")
+
+
+def first_existing(candidates: Iterable[Path]) -> Optional[Path]:
+    for path in candidates:
+        if path.exists():
+            return path
+    return None

@@ -1,0 +1,112 @@
+"""Penn Treebank POS tagging: NLTK's 10% sample of the WSJ treebank (199 files, 3,914 sentences).
+
+-NONE- trace tokens are dropped (94,084 tokens and 45 tags remain). The split is by
+file, in file order: the first 80% of the files for training, the next 10% for
+validation, the last 10% for test (wsj_0001-0159 / 0160-0179 / 0180-0199).
+Words are lowercased; training words seen fewer than min_count times, and words
+unseen in training, become <unk>.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from .cache import cached_arrays
+from .locations import DataMissingError, data_dir, first_existing
+from .sequences import Sequences
+
+NAME = "PTB (POS tagging)"
+TRACE = "-NONE-"
+PAD, UNK = "<pad>", "<unk>"
+SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
+FIX = (
+    "pip install nltk, then python -c \"import nltk; nltk.download('treebank', download_dir='<data>/nltk_data')\" "
+    "(the data folder is set by $LSTM_TWINS_DATA or --data-dir)"
+)
+
+
+def find_source(root: Optional[Path] = None) -> Path:
+    """The nltk_data folder that holds corpora/treebank (zip or extracted)."""
+    root = data_dir(root)
+    folders = [root / "nltk_data", root] + [Path(p) for p in os.environ.get("NLTK_DATA", "").split(os.pathsep) if p]
+    candidates = [f / "corpora" / name for f in folders for name in ("treebank.zip", "treebank")]
+    found = first_existing(candidates)
+    if found is None:
+        raise DataMissingError(NAME, candidates, FIX)
+    return found
+
+
+def split_files(fileids: list[str]) -> dict[str, list[str]]:
+    """The file split: first 80% train, next 10% valid, last 10% test, in file order."""
+    n = len(fileids)
+    train_end = int(SPLIT_FRACTIONS[0] * n)
+    valid_end = int((SPLIT_FRACTIONS[0] + SPLIT_FRACTIONS[1]) * n)
+    return {"train": fileids[:train_end], "valid": fileids[train_end:valid_end], "test": fileids[valid_end:]}
+
+
+def read_tagged_files(source: Path) -> dict[str, list[list[tuple[str, str]]]]:
+    """{file id: its tagged sentences, traces dropped}."""
+    import nltk
+    from nltk.corpus.reader import BracketParseCorpusReader
+    from nltk.data import ZipFilePathPointer
+
+    nltk_data = str(source.parents[1])
+    if nltk_data not in nltk.data.path:
+        nltk.data.path.insert(0, nltk_data)  # NLTK opens zip files only below its search path
+    try:
+        if source.suffix == ".zip":
+            root = ZipFilePathPointer(str(source), "treebank/combined/")
+        else:
+            root = str(source / "combined")
+        reader = BracketParseCorpusReader(root, r"wsj_.*\.mrg")
+        files = {
+            fileid: [[(w, t) for w, t in sentence if t != TRACE] for sentence in reader.tagged_sents(fileid)]
+            for fileid in sorted(reader.fileids())
+        }
+    except (OSError, ValueError, KeyError) as error:
+        raise DataMissingError(NAME, [source], FIX, problem=f"cannot read the treebank ({error})") from None
+    if not files:
+        raise DataMissingError(NAME, [source], FIX, problem="no wsj_*.mrg files in the treebank")
+    return {fileid: [s for s in sentences if s] for fileid, sentences in files.items()}
+
+
+def load_ptb_pos(root: Optional[Path] = None, min_count: int = 2, lowercase: bool = True) -> dict:
+    """{"words": vocab, "tags": tag list, "train"|"valid"|"test": (word Sequences, tag Sequences)}.
+
+    Word id 0 is <pad> and 1 is <unk>; tag ids start at 0 (masks mark the padding).
+    """
+    source = find_source(root)
+    options = {"min_count": min_count, "lowercase": lowercase}
+    arrays = cached_arrays("ptb_pos", [source], options, lambda: _build(source, min_count, lowercase))
+    data = {"words": arrays["words"].tolist(), "tags": arrays["tags"].tolist()}
+    for split in ("train", "valid", "test"):
+        words = Sequences(arrays[f"{split}_words"], arrays[f"{split}_offsets"])
+        data[split] = (words, Sequences(arrays[f"{split}_tags"], arrays[f"{split}_offsets"]))
+    return data
+
+
+def _build(source: Path, min_count: int, lowercase: bool) -> dict[str, np.ndarray]:
+    files = read_tagged_files(source)
+    normal = str.lower if lowercase else str
+    sentences = {
+        split: [s for fileid in fileids for s in files[fileid]] for split, fileids in split_files(list(files)).items()
+    }
+    counts = Counter(normal(w) for s in sentences["train"] for w, _ in s)
+    words = [PAD, UNK] + sorted(w for w, c in counts.items() if c >= min_count)
+    tags = sorted({t for s in sentences["train"] for _, t in s})
+    word_index, tag_index = {w: k for k, w in enumerate(words)}, {t: k for k, t in enumerate(tags)}
+    arrays = {"words": np.array(words), "tags": np.array(tags)}
+    for split, split_sentences in sentences.items():
+        unknown_tags = sorted({t for s in split_sentences for _, t in s if t not in tag_index})
+        if unknown_tags:
+            raise DataMissingError(NAME, [source], FIX, problem=f"{split} has tags unseen in training: {unknown_tags}")
+        word_ids = Sequences.from_lists([[word_index.get(normal(w), 1) for w, _ in s] for s in split_sentences])
+        tag_ids = Sequences.from_lists([[tag_index[t] for _, t in s] for s in split_sentences])
+        arrays[f"{split}_words"], arrays[f"{split}_tags"] = word_ids.flat, tag_ids.flat
+        arrays[f"{split}_offsets"] = word_ids.offsets
+    return arrays

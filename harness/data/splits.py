@@ -1,0 +1,26 @@
+"""Seeded, label-stratified validation splits."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def stratified_split(labels: np.ndarray, valid_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, valid): valid_size items whose label proportions match `labels`'.
+
+    Both index arrays are sorted, so the split depends only on the labels and the seed.
+    """
+    if not 0 <= valid_size < len(labels):
+        raise ValueError(f"valid_size is {valid_size}; expected 0 <= valid_size < {len(labels)}")
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(labels, return_counts=True)
+    # per-class quotas by largest remainder, so they add up to valid_size exactly
+    exact = counts * valid_size / len(labels)
+    quotas = np.floor(exact).astype(int)
+    quotas[np.argsort(exact - quotas)[::-1][: valid_size - quotas.sum()]] += 1
+    valid = np.concatenate(
+        [rng.choice(np.flatnonzero(labels == c), size=q, replace=False) for c, q in zip(classes, quotas)]
+    )
+    valid.sort()
+    train = np.setdiff1d(np.arange(len(labels)), valid)
+    return train, valid

@@ -1,0 +1,296 @@
+"""Data loaders on small files the tests write in the upstream formats."""
+
+import gzip
+import io
+import os
+import tarfile
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.data import cache, glove, imdb, mnist, ptb_lm, ptb_pos
+from harness.data.locations import DataMissingError
+from harness.data.sequences import Sequences
+from harness.data.splits import stratified_split
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LSTM_TWINS_CACHE", str(tmp_path / "cache"))
+
+
+# --- MNIST -----------------------------------------------------------------
+
+
+def write_idx(path: Path, array: np.ndarray, compress=True):
+    magic = 2051 if array.ndim == 3 else 2049
+    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if compress:
+        path = path.with_name(path.name + ".gz")
+        path.write_bytes(gzip.compress(data))
+    else:
+        path.write_bytes(data)
+    return path
+
+
+def make_mnist(root: Path, compress=True):
+    rng = np.random.default_rng(0)
+    labels = {"train": np.repeat(np.arange(10), 4), "t10k": np.arange(10)}
+    for prefix, y in labels.items():
+        write_idx(root / "mnist" / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (len(y), 28, 28)), compress)
+        write_idx(root / "mnist" / f"{prefix}-labels-idx1-ubyte", y, compress)
+    return labels
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_mnist_reads_idx_and_splits_stratified(tmp_path, compress):
+    make_mnist(tmp_path, compress)
+    data = mnist.load_mnist(tmp_path, valid_size=10, seed=3)
+    x, y = data["train"]
+    assert x.shape == (30, 28, 28) and x.dtype == np.float32
+    assert 0 <= x.min() and x.max() <= 1
+    assert np.bincount(data["valid"][1]).tolist() == [1] * 10  # one of each class
+    assert len(data["test"][1]) == 10
+    raw = mnist.read_idx(next((tmp_path / "mnist").glob("t10k-images*")))
+    np.testing.assert_allclose(data["test"][0], raw / 255.0, rtol=1e-6)
+
+
+def test_mnist_missing_names_places_and_fix(tmp_path):
+    with pytest.raises(DataMissingError) as error:
+        mnist.load_mnist(tmp_path)
+    message = str(error.value)
+    assert message.startswith("MNIST: not found")
+    assert str(tmp_path / "mnist" / "train-images-idx3-ubyte.gz") in message
+    assert "To get it: download the four files" in message
+
+
+def test_mnist_corrupt_file_is_a_clear_error(tmp_path):
+    make_mnist(tmp_path)
+    path = tmp_path / "mnist" / "train-labels-idx1-ubyte.gz"
+    path.write_bytes(gzip.compress(b"\x00\x00\x08\x01" + (40).to_bytes(4, "big") + b"\x01" * 12))
+    with pytest.raises(DataMissingError, match="header says"):
+        mnist.load_mnist(tmp_path)
+    path.write_bytes(b"not gzip at all")
+    with pytest.raises(DataMissingError, match="cannot read train-labels"):
+        mnist.load_mnist(tmp_path)
+
+
+# --- IMDB ------------------------------------------------------------------
+
+REVIEWS = {
+    ("train", "pos"): ["A great film!<br /><br />Great acting.", "Loved it, great great", "fine, don't miss"],
+    ("train", "neg"): ["Awful. Just awful.", "boring film<br />bad", "bad bad acting"],
+    ("test", "pos"): ["great surprise", "wonderful"],
+    ("test", "neg"): ["awful zebra", "bad"],
+}
+
+
+def make_imdb(root: Path, as_archive: bool) -> Path:
+    files = {}
+    for (split, polarity), texts in REVIEWS.items():
+        for k, text in enumerate(texts):
+            rating = 9 if polarity == "pos" else 2
+            files[f"aclImdb/{split}/{polarity}/{k}_{rating}.txt"] = text.encode()
+    files["aclImdb/README"] = b"readme"
+    if as_archive:
+        path = root / "aclImdb_v1.tar.gz"
+        with tarfile.open(path, "w:gz") as archive:
+            for name, data in files.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+        return path
+    for name, data in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    return root / "aclImdb"
+
+
+def test_imdb_tokenizer_strips_tags_and_punctuation():
+    assert imdb.tokenize("A great film!<br /><br />Don't miss it... 10/10") == [
+        "a", "great", "film", "don't", "miss", "it", "10", "10"
+    ]
+
+
+@pytest.mark.parametrize("as_archive", [True, False])
+def test_imdb_splits_and_vocabulary(tmp_path, as_archive):
+    make_imdb(tmp_path, as_archive)
+    data = imdb.load_imdb(tmp_path, vocab_size=6, valid_size=2, seed=0)
+    assert len(data["train"][1]) == 4 and len(data["valid"][1]) == 2 and len(data["test"][1]) == 4
+    assert sorted(data["valid"][1].tolist()) == [0, 1]  # stratified
+    assert data["vocab"][:2] == ["<pad>", "<unk>"] and len(data["vocab"]) == 6
+    # the vocabulary counts only the training part: 'wonderful' and 'zebra' (test only) are unknown
+    assert "wonderful" not in data["vocab"] and "zebra" not in data["vocab"]
+    test_ids = data["test"][0].flat
+    assert (test_ids == 1).any()
+    assert 0 not in data["train"][0].flat, "<pad> never appears inside a review"
+
+
+def test_imdb_archive_and_folder_agree(tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+    make_imdb(tmp_path / "a", as_archive=True)
+    make_imdb(tmp_path / "b", as_archive=False)
+    a, b = imdb.load_imdb(tmp_path / "a", 10, 2), imdb.load_imdb(tmp_path / "b", 10, 2)
+    assert a["vocab"] == b["vocab"]
+    for split in ("train", "valid", "test"):
+        np.testing.assert_array_equal(a[split][0].flat, b[split][0].flat)
+        np.testing.assert_array_equal(a[split][1], b[split][1])
+
+
+def test_imdb_corrupt_archive(tmp_path):
+    (tmp_path / "aclImdb_v1.tar.gz").write_bytes(b"\x1f\x8b garbage")
+    with pytest.raises(DataMissingError, match="IMDB: cannot read aclImdb_v1.tar.gz"):
+        imdb.load_imdb(tmp_path)
+
+
+# --- GloVe -----------------------------------------------------------------
+
+
+def test_glove_text_and_embedding_matrix(tmp_path):
+    (tmp_path / "glove.6B.50d.txt").write_text("the 0.1 0.2 0.3\nfilm -1 0 1\n", encoding="utf-8")
+    words, vectors = glove.load_glove(tmp_path)
+    assert words == ["the", "film"] and vectors.shape == (2, 3)
+    matrix, coverage = glove.embedding_matrix(["<pad>", "<unk>", "film", "zebra"], words, vectors, seed=1)
+    np.testing.assert_array_equal(matrix[0], 0)
+    np.testing.assert_array_equal(matrix[2], [-1, 0, 1])
+    assert coverage == pytest.approx(1 / 3)
+    again, _ = glove.embedding_matrix(["<pad>", "<unk>", "film", "zebra"], words, vectors, seed=1)
+    np.testing.assert_array_equal(matrix, again)  # seeded
+    assert 0 < np.abs(matrix[3]).max() < 1
+
+
+# --- PTB language model ----------------------------------------------------
+
+
+def make_ptb(root: Path):
+    (root / "ptb.train.txt").write_text(" the cat sat \n the dog sat \n a cat ran \n\n", encoding="utf-8")
+    (root / "ptb.valid.txt").write_text(" the cat ran \n", encoding="utf-8")
+    (root / "ptb.test.txt").write_text(" a dog sat \n", encoding="utf-8")
+
+
+def test_ptb_lm_reads_files_with_eos_and_frequency_vocabulary(tmp_path):
+    make_ptb(tmp_path)
+    data = ptb_lm.load_ptb_lm(tmp_path)
+    assert data["vocab"][:4] == ["<eos>", "cat", "sat", "the"]  # by count, ties alphabetical
+    assert len(data["train"]) == 12  # 9 words + 3 <eos>, the empty line skipped
+    words = [data["vocab"][k] for k in data["valid"]]
+    assert words == ["the", "cat", "ran", "<eos>"]
+
+
+def test_ptb_lm_rejects_words_outside_training_vocabulary(tmp_path):
+    make_ptb(tmp_path)
+    (tmp_path / "ptb.test.txt").write_text(" a zebra sat \n", encoding="utf-8")
+    with pytest.raises(DataMissingError, match=r"test has words outside the training vocabulary: \['zebra'\]"):
+        ptb_lm.load_ptb_lm(tmp_path)
+
+
+@pytest.mark.parametrize("batch_size, num_steps", [(3, 4), (2, 5), (4, 1)])
+def test_lm_windows_target_is_next_token_across_boundaries(batch_size, num_steps):
+    stream = np.arange(47)
+    windows = list(ptb_lm.lm_windows(stream, batch_size, num_steps))
+    assert len(windows) == ptb_lm.num_windows(len(stream), batch_size, num_steps)
+    row_len = len(stream) // batch_size
+    for r in range(batch_size):
+        inputs = np.concatenate([x[r] for x, _ in windows])
+        targets = np.concatenate([y[r] for _, y in windows])
+        # row r is a contiguous piece of the stream, continued from window to window
+        np.testing.assert_array_equal(inputs, stream[r * row_len : (r + 1) * row_len - 1])
+        np.testing.assert_array_equal(targets, inputs + 1)  # the next token of the stream
+
+
+# --- PTB POS tagging -------------------------------------------------------
+
+MRG = "( (S (NP-SBJ (NNP {w}) ) (VP (VBD sat) (-NONE- *T*-1) ) (. .) ))\n"
+
+
+def make_treebank(root: Path, files: int = 10) -> Path:
+    combined = root / "nltk_data" / "corpora" / "treebank" / "combined"
+    combined.mkdir(parents=True)
+    for k in range(1, files + 1):
+        word = "Pierre" if k <= 8 else f"Name{k}"
+        (combined / f"wsj_{k:04d}.mrg").write_text(MRG.format(w=word) + MRG.format(w="Vinken"), encoding="utf-8")
+    return combined.parent
+
+
+def test_ptb_pos_split_by_file_drops_traces(tmp_path):
+    make_treebank(tmp_path)
+    data = ptb_pos.load_ptb_pos(tmp_path, min_count=2)
+    assert [len(data[s][0]) for s in ("train", "valid", "test")] == [16, 2, 2]  # 8 / 1 / 1 files, 2 sentences each
+    assert data["tags"] == [".", "NNP", "VBD"]  # -NONE- dropped
+    assert set(data["train"][0].lengths) == {3}
+    assert "pierre" in data["words"] and "name9" not in data["words"]
+    valid_words = [data["words"][k] for k in data["valid"][0].flat]
+    assert valid_words[0] == "<unk>"  # Name9 is unseen in training
+
+
+def test_ptb_pos_from_zip(tmp_path):
+    import shutil
+
+    folder = make_treebank(tmp_path)
+    shutil.make_archive(str(folder), "zip", folder.parent, "treebank")
+    shutil.rmtree(folder)
+    data = ptb_pos.load_ptb_pos(tmp_path)
+    assert len(data["train"][0]) == 16
+
+
+def test_split_files_is_80_10_10_in_order():
+    split = ptb_pos.split_files([f"wsj_{k:04d}.mrg" for k in range(1, 200)])
+    assert [len(split[s]) for s in ("train", "valid", "test")] == [159, 20, 20]
+    assert split["train"][-1] == "wsj_0159.mrg" and split["test"][0] == "wsj_0180.mrg"
+
+
+# --- shared pieces ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("side", ["pre", "post"])
+def test_sequences_pad_and_mask(side):
+    seqs = Sequences.from_lists([[5, 6, 7], [8], [9, 10]])
+    ids, mask = seqs.pad([0, 1, 2], side=side)
+    assert ids.shape == (3, 3)
+    for row, seq in zip(range(3), ([5, 6, 7], [8], [9, 10])):
+        assert ids[row][mask[row]].tolist() == seq
+        assert (ids[row][~mask[row]] == 0).all()
+    assert mask[1].tolist() == ([False, False, True] if side == "pre" else [True, False, False])
+    truncated, mask = seqs.pad([0, 2], max_len=2)
+    assert truncated.tolist() == [[5, 6], [9, 10]] and mask.all()
+
+
+def test_sequences_subset():
+    seqs = Sequences.from_lists([[1], [2, 3], [], [4, 5, 6]])
+    sub = seqs.subset([3, 1])
+    assert [sub[k].tolist() for k in range(2)] == [[4, 5, 6], [2, 3]]
+
+
+def test_stratified_split_keeps_proportions_and_is_seeded():
+    labels = np.array([0] * 80 + [1] * 20)
+    train, valid = stratified_split(labels, 10, seed=5)
+    assert Counter(labels[valid].tolist()) == {0: 8, 1: 2}
+    assert len(np.intersect1d(train, valid)) == 0 and len(train) + len(valid) == 100
+    np.testing.assert_array_equal(valid, stratified_split(labels, 10, seed=5)[1])
+    assert not np.array_equal(valid, stratified_split(labels, 10, seed=6)[1])
+
+
+def test_cache_rebuilds_when_source_or_options_change(tmp_path):
+    source = tmp_path / "source.txt"
+    source.write_text("one")
+    builds = []
+
+    def build():
+        builds.append(1)
+        return {"x": np.array([len(builds)])}
+
+    assert cache.cached_arrays("t", [source], {"a": 1}, build)["x"][0] == 1
+    assert cache.cached_arrays("t", [source], {"a": 1}, build)["x"][0] == 1  # warm
+    assert cache.cached_arrays("t", [source], {"a": 2}, build)["x"][0] == 2  # options changed
+    source.write_text("two, longer")
+    assert cache.cached_arrays("t", [source], {"a": 2}, build)["x"][0] == 3  # source changed
+    folder = Path(os.environ["LSTM_TWINS_CACHE"])
+    assert not list(folder.glob("*.tmp")), "no temporary file left behind"
+    for path in folder.glob("*.npz"):
+        path.write_bytes(b"damaged")
+    assert cache.cached_arrays("t", [source], {"a": 2}, build)["x"][0] == 4  # damaged cache rebuilt
