@@ -10,7 +10,10 @@ export LSTM_TWINS_DATA ?= $(abspath ../shared/data)
 endif
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test test-slow parity data clean
+.PHONY: install test test-slow parity data compare compare-all readme clean
+
+TASK ?= mnist
+QUICK ?=
 
 install: $(STAMP)
 
@@ -31,6 +34,15 @@ parity: $(STAMP)
 
 data: $(STAMP)
 	$(PY) -m harness data
+
+compare: $(STAMP)
+	$(PY) -m harness compare --task $(TASK) $(if $(QUICK),--quick)
+
+compare-all: $(STAMP)
+	for task in mnist imdb ptb_lm ptb_pos; do $(PY) -m harness compare --task $$task $(if $(QUICK),--quick) || exit $$?; done
+
+readme: $(STAMP)
+	$(PY) -m harness readme
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -3,27 +3,63 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from pathlib import Path
 
-RESULTS = Path("results")
+TWINS = ("numpy", "tensorflow")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+
     parity = commands.add_parser("parity", help="compare the twins' forward passes and gradients")
-    parity.add_argument("--updates", type=int, default=100, help="SGD steps in the trajectory (default 100)")
-    parity.add_argument("--out", type=Path, default=RESULTS, help="folder for parity.json and parity.md")
+    parity.add_argument("--updates", type=_positive, default=100, help="SGD steps in the trajectory (default 100)")
+    parity.add_argument("--out", type=Path, default=None, help="folder for parity.json and parity.md (default results/)")
+
     data = commands.add_parser("data", help="list the data sets: where found, counts, or how to get them")
     data.add_argument("--data-dir", type=Path, default=None, help="data folder (default $LSTM_TWINS_DATA or ./data)")
-    args = parser.parse_args(argv)
 
-    if args.command == "parity":
-        return _parity(args)
-    if args.command == "data":
-        return _data(args)
-    return 2
+    for name, text in (("compare", "train both twins (or one) on a task and write the comparison"),
+                       ("train", "train one twin on a task and write its JSON (what compare runs per twin)")):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("--task", required=True, help="mnist, imdb, ptb_lm or ptb_pos")
+        sub.add_argument("--twin", choices=("both", *TWINS) if name == "compare" else TWINS,
+                         default="both" if name == "compare" else None, required=name == "train")
+        sub.add_argument("--config", type=Path, default=None, help="config file (default configs/<task>.yaml)")
+        sub.add_argument("--epochs", type=_positive, default=None, help="override the config's epochs")
+        sub.add_argument("--quick", action="store_true", help="smoke run: the config's small subset and few epochs")
+        sub.add_argument("--data-dir", type=Path, default=None, help="data folder (default $LSTM_TWINS_DATA or ./data)")
+        sub.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    commands.add_parser("readme", help="rewrite the README's result tables from results/*/*.json")
+    args = parser.parse_args(argv)
+    return {"parity": _parity, "data": _data, "compare": _compare, "train": _train, "readme": _readme}[args.command](args)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+def _parity(args) -> int:
+    from .atomic_files import write_json_atomic, write_text_atomic
+    from .parity import parity_markdown, run_parity
+    from .results import RESULTS_DIR
+
+    out = args.out or RESULTS_DIR
+    report = run_parity(args.updates)
+    write_json_atomic(out / "parity.json", report)
+    markdown = parity_markdown(report)
+    write_text_atomic(out / "parity.md", markdown)
+    print(markdown)
+    return 0
 
 
 def _data(args) -> int:
@@ -38,18 +74,62 @@ def _data(args) -> int:
     return 0 if all(r["status"] == "OK" for r in rows) else 1
 
 
-def _parity(args) -> int:
-    from .atomic_files import write_json_atomic, write_text_atomic
-    from .parity import parity_markdown, run_parity
+def _checked_config(args):
+    """The config for args.task, or None after printing the error."""
+    from .config import ConfigError, config_path, load_config
 
-    if args.updates < 1:
-        print(f"--updates is {args.updates}; expected a positive integer", file=sys.stderr)
+    try:
+        path = args.config or config_path(args.task)
+        config = load_config(path)
+        if config["task"] != args.task:
+            raise ConfigError(f"{path}: task is {config['task']!r}, but --task is {args.task!r}")
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return None, None
+    return path, config
+
+
+def _train(args) -> int:
+    from .data.locations import DataMissingError
+    from .run import run_twin
+
+    path, config = _checked_config(args)
+    if config is None:
         return 2
-    report = run_parity(args.updates)
-    write_json_atomic(args.out / "parity.json", report)
-    markdown = parity_markdown(report)
-    write_text_atomic(args.out / "parity.md", markdown)
-    print(markdown)
+    try:
+        run = run_twin(args.twin, config, path, args.epochs, args.quick, args.data_dir, not args.no_progress)
+    except DataMissingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0 if run["status"] == "complete" else 3
+
+
+def _compare(args) -> int:
+    from .results import results_folder, write_comparison
+
+    path, _ = _checked_config(args)
+    if path is None:
+        return 2
+    twins = TWINS if args.twin == "both" else (args.twin,)
+    worst = 0
+    for twin in twins:  # each twin in its own process: its own peak memory, and a crash stays its own
+        command = [sys.executable, "-m", "harness", "train", "--task", args.task, "--twin", twin, "--config", str(path)]
+        command += ["--epochs", str(args.epochs)] if args.epochs else []
+        command += ["--data-dir", str(args.data_dir)] if args.data_dir else []
+        command += [flag for flag, on in (("--quick", args.quick), ("--no-progress", args.no_progress)) if on]
+        code = subprocess.call(command)
+        if code == 2:  # bad input: the other twin would fail the same way
+            return 2
+        worst = max(worst, code)
+    for written in write_comparison(results_folder(args.task, args.quick), args.task):
+        print(f"wrote {written}")
+    return worst
+
+
+def _readme(args) -> int:
+    from .readme import update_readme
+
+    print(f"updated {update_readme()}")
     return 0
 
 

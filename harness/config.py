@@ -1,0 +1,150 @@
+"""Task configs (configs/<task>.yaml): loaded, checked against a schema, and resolved with defaults.
+
+Every error names the file, the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+TASKS = ("mnist", "imdb", "ptb_lm", "ptb_pos")
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One config key: its type, default (None = required) and allowed values."""
+
+    kind: type | tuple
+    default: Any = None
+    low: Optional[float] = None  # smallest allowed value (inclusive)
+    choices: Optional[tuple] = None
+    optional: bool = False  # may be null
+
+    def check(self, where: str, value) -> Any:
+        if value is None:
+            if self.optional:
+                return None
+            raise ConfigError(f"{where} is null; expected {self._describe()}")
+        kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
+        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+            raise ConfigError(f"{where} is {value!r}; expected {self._describe()}")
+        if self.choices is not None and value not in self.choices:
+            raise ConfigError(f"{where} is {value!r}; expected one of {list(self.choices)}")
+        if self.low is not None and value < self.low:
+            raise ConfigError(f"{where} is {value!r}; expected {self._describe()}")
+        return value
+
+    def _describe(self) -> str:
+        kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
+        text = " or ".join(k.__name__ for k in kinds)
+        if self.low is not None:
+            text += f" >= {self.low}"
+        if self.choices is not None:
+            text += f" in {list(self.choices)}"
+        return text + (" or null" if self.optional else "")
+
+
+_POSITIVE = dict(low=1)
+DATA_FIELDS = {
+    "mnist": {"valid_size": Field(int, 5000, low=0)},
+    "imdb": {
+        "vocab_size": Field(int, 20000, low=3),
+        "max_len": Field(int, 200, **_POSITIVE),
+        "valid_size": Field(int, 2500, low=0),
+        "padding": Field(str, "pre", choices=("pre", "post")),
+    },
+    "ptb_lm": {"num_steps": Field(int, 35, **_POSITIVE)},
+    "ptb_pos": {
+        "min_count": Field(int, 2, **_POSITIVE),
+        "lowercase": Field(bool, True),
+        "padding": Field(str, "post", choices=("pre", "post")),
+    },
+}
+SECTIONS = {
+    "model": {
+        "hidden_size": Field(int, None, **_POSITIVE),
+        "embedding": Field(str, "none", choices=("none", "glove", "random")),
+        "train_embedding": Field(bool, False),
+    },
+    "init": {
+        "scheme": Field(str, "scaled_normal", choices=("scaled_normal", "keras")),
+        "lstm_scale": Field(float, 0.1, low=0.0),
+        "dense_scale": Field(float, 1.0, low=0.0),
+        "embedding_scale": Field(float, 0.1, low=0.0),
+    },
+    "training": {
+        "epochs": Field(int, None, **_POSITIVE),
+        "batch_size": Field(int, None, **_POSITIVE),
+        "lr0": Field(float, None, low=0.0),
+        "decay": Field(float, 0.0, low=0.0),
+        "clip_norm": Field(float, None, low=0.0, optional=True),
+        "dtype": Field(str, "float32", choices=("float32", "float64")),
+    },
+    "quick": {
+        "epochs": Field(int, 1, **_POSITIVE),
+        "train_size": Field(int, 2000, **_POSITIVE),
+        "eval_size": Field(int, 1000, **_POSITIVE),
+    },
+}
+TOP_LEVEL = {"task": Field(str, None, choices=TASKS), "seed": Field(int, 0, low=0)}
+
+
+def config_path(task: str) -> Path:
+    if task not in TASKS:
+        raise ConfigError(f"unknown task {task!r}; expected one of {list(TASKS)}")
+    return CONFIG_DIR / f"{task}.yaml"
+
+
+def load_config(path: Path | str) -> dict:
+    """The validated config, every default filled in: {"task", "seed", "data", "model", ...}."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: invalid YAML ({str(error).splitlines()[0]})") from None
+    return resolve_config(raw, str(path))
+
+
+def resolve_config(raw, source: str = "config") -> dict:
+    """Check `raw` (parsed YAML) against the schema; `source` names it in errors."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
+    task = TOP_LEVEL["task"].check(f"{source}: task", raw.get("task"))
+    schema = {**SECTIONS, "data": DATA_FIELDS[task]}
+    unknown = [k for k in raw if k not in TOP_LEVEL and k not in schema]
+    if unknown:
+        raise ConfigError(f"{source}: unknown key {unknown[0]!r}; expected keys {list(TOP_LEVEL) + list(schema)}")
+    config = {"task": task, "seed": TOP_LEVEL["seed"].check(f"{source}: seed", raw.get("seed", 0))}
+    for section, fields in schema.items():
+        given = raw.get(section, {})
+        if given is None:
+            given = {}
+        if not isinstance(given, dict):
+            raise ConfigError(f"{source}: {section} is {given!r}; expected a mapping")
+        unknown = [k for k in given if k not in fields]
+        if unknown:
+            raise ConfigError(f"{source}: unknown key {section}.{unknown[0]}; expected one of {list(fields)}")
+        config[section] = {}
+        for key, field in fields.items():
+            where = f"{source}: {section}.{key}"
+            if key not in given and field.default is None and not field.optional:
+                raise ConfigError(f"{where} is missing; expected {field._describe()}")
+            config[section][key] = field.check(where, given.get(key, field.default))
+    if config["model"]["embedding"] == "none" and task != "mnist":
+        raise ConfigError(f"{source}: model.embedding is 'none'; task {task} reads tokens, use 'glove' or 'random'")
+    if config["model"]["embedding"] != "none" and task == "mnist":
+        raise ConfigError(f"{source}: model.embedding is {config['model']['embedding']!r}; mnist reads pixel rows, use 'none'")
+    return config

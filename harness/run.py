@@ -1,0 +1,52 @@
+"""One twin's run on one task: prepare, train, and write results/<task>/<twin>.json."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Optional
+
+from .results import environment, peak_rss_mb, results_folder, write_run
+from .tasks import prepare_task
+from .training import train_twin
+
+TWIN_MODULES = {"numpy": "impl_numpy", "tensorflow": "impl_tensorflow"}
+
+
+def run_twin(
+    twin_name: str, config: dict, config_file: Path, epochs: Optional[int], quick: bool,
+    data_root: Optional[Path], progress: bool = True,
+) -> dict:
+    """Train `twin_name` as `config` says (epochs: override; quick: the config's smoke subset).
+
+    The JSON is written atomically once the run ends, diverged or complete.
+    """
+    task = prepare_task(config, data_root, quick)
+    twin = importlib.import_module(TWIN_MODULES[twin_name])
+    epochs = epochs or config["quick" if quick else "training"]["epochs"]
+    baseline = peak_rss_mb()
+    run = train_twin(twin, task, config, epochs, progress)
+    record = {
+        "task": config["task"],
+        "twin": twin_name,
+        "quick": quick,
+        "config_file": _relative(config_file),
+        "config": config,
+        "metric": task.metric,
+        "split_sizes": task.sizes,
+        "notes": task.notes,
+        **run,
+        "peak_memory_mib": peak_rss_mb() - baseline,
+        **environment(),
+    }
+    write_run(results_folder(config["task"], quick) / f"{twin_name}.json", record)
+    if run["status"] != "complete":
+        print(f"{twin_name}: {run['status']}: {run.get('message', '')}")
+    return record
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path(__file__).resolve().parents[1]))
+    except ValueError:
+        return str(path)

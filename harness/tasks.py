@@ -1,0 +1,163 @@
+"""The task registry: from a config, the data, the model's shape, its initial weights and the batches.
+
+Everything here is decided once, from the config's seed, and handed to both twins alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from .data import glove, imdb, mnist, ptb_lm, ptb_pos
+from .data.sequences import Sequences
+from .initialisation import initial_weights
+from .spec import Batch, ModelSpec
+
+EMBEDDING_SIZE = 50  # GloVe 6B 50d; a random embedding has the same size
+
+
+@dataclass
+class TaskData:
+    """What a run needs: the model's shape and initial weights, and batches per split.
+
+    batches(split, epoch): the split's batches in order. For "train" the order is a
+    permutation seeded by (seed, epoch); evaluation splits (epoch None) keep data order.
+    """
+
+    name: str
+    spec: ModelSpec
+    metric: str  # "accuracy" or "perplexity"
+    carries_state: bool  # the language model carries its state from batch to batch
+    weights: dict[str, np.ndarray]
+    sizes: dict[str, int]  # examples (or tokens) per split
+    batches: Callable[[str, Optional[int]], list[Batch]]
+    notes: dict = field(default_factory=dict)
+
+
+def prepare_task(config: dict, data_root: Optional[Path] = None, quick: bool = False) -> TaskData:
+    """Load the config's task: data (a small subset when quick), spec, weights, batches."""
+    return _PREPARE[config["task"]](config, data_root, quick)
+
+
+def batch_digest(batches: list[Batch]) -> str:
+    """A short hash of the batches' contents, in order: equal digests mean equal batch order."""
+    digest = hashlib.sha256()
+    for batch in batches:
+        for array in batch:
+            if array is not None:
+                digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _rng(config: dict, *stream: int) -> np.random.Generator:
+    return np.random.default_rng([config["seed"], *stream])
+
+
+def _index_batches(n: int, batch_size: int, order: Optional[np.random.Generator]) -> list[np.ndarray]:
+    indices = np.arange(n) if order is None else order.permutation(n)
+    return [indices[k : k + batch_size] for k in range(0, n, batch_size)]
+
+
+def _quick_subsets(config: dict, data: dict[str, tuple]) -> dict[str, tuple]:
+    """Each split's (inputs, targets) cut to a seeded subset of the quick sizes."""
+    subsets = {}
+    for split, parts in data.items():
+        n = len(parts[1])
+        size = config["quick"]["train_size" if split == "train" else "eval_size"]
+        idx = np.sort(_rng(config, 7).choice(n, size=min(size, n), replace=False))
+        subsets[split] = tuple(p.subset(idx) if isinstance(p, Sequences) else p[idx] for p in parts)
+    return subsets
+
+
+def _prepare_mnist(config, data_root, quick):
+    data = mnist.load_mnist(data_root, config["data"]["valid_size"], config["seed"])
+    if quick:
+        data = _quick_subsets(config, data)
+    spec = ModelSpec("pooled", 28, config["model"]["hidden_size"], 10)
+
+    def batches(split, epoch):
+        x, y = data[split]
+        order = None if epoch is None else _rng(config, 1, epoch)
+        return [Batch(x[idx], y[idx]) for idx in _index_batches(len(y), config["training"]["batch_size"], order)]
+
+    return TaskData("mnist", spec, "accuracy", False, _weights(config, spec), _sizes(data), batches)
+
+
+def _prepare_sequences(config, data_root, quick, name, loaded, vocab, num_classes, head):
+    """IMDB and POS: variable-length sequences, padded per batch, with masks."""
+    if quick:
+        loaded = _quick_subsets(config, loaded)
+    embedding, notes = _embedding(config, vocab, data_root)
+    spec = ModelSpec(head, EMBEDDING_SIZE, config["model"]["hidden_size"], num_classes, len(vocab),
+                     config["model"]["train_embedding"])
+    side, max_len = config["data"]["padding"], config["data"].get("max_len")
+
+    def batches(split, epoch):
+        tokens, targets = loaded[split]
+        order = None if epoch is None else _rng(config, 1, epoch)
+        result = []
+        for idx in _index_batches(len(tokens), config["training"]["batch_size"], order):
+            ids, mask = tokens.pad(idx, side, max_len)
+            labels = targets[idx] if head == "pooled" else targets.pad(idx, side, max_len)[0].astype(np.int64)
+            result.append(Batch(ids.astype(np.int64), labels, mask))
+        return result
+
+    sizes = {split: len(pair[0]) for split, pair in loaded.items()}
+    return TaskData(name, spec, "accuracy", False, _weights(config, spec, embedding), sizes, batches, notes)
+
+
+def _prepare_imdb(config, data_root, quick):
+    d = config["data"]
+    data = imdb.load_imdb(data_root, d["vocab_size"], d["valid_size"], config["seed"])
+    loaded = {split: data[split] for split in ("train", "valid", "test")}
+    return _prepare_sequences(config, data_root, quick, "imdb", loaded, data["vocab"], 2, "pooled")
+
+
+def _prepare_ptb_pos(config, data_root, quick):
+    d = config["data"]
+    data = ptb_pos.load_ptb_pos(data_root, d["min_count"], d["lowercase"])
+    loaded = {split: data[split] for split in ("train", "valid", "test")}
+    return _prepare_sequences(config, data_root, quick, "ptb_pos", loaded, data["words"], len(data["tags"]), "per_step")
+
+
+def _prepare_ptb_lm(config, data_root, quick):
+    data = ptb_lm.load_ptb_lm(data_root)
+    streams = {split: data[split] for split in ("train", "valid", "test")}
+    if quick:
+        q = config["quick"]
+        streams = {s: a[: q["train_size" if s == "train" else "eval_size"]] for s, a in streams.items()}
+    vocab = data["vocab"]
+    embedding, notes = _embedding(config, vocab, data_root)
+    spec = ModelSpec("per_step", EMBEDDING_SIZE, config["model"]["hidden_size"], len(vocab), len(vocab),
+                     config["model"]["train_embedding"])
+    num_steps = config["data"]["num_steps"]
+
+    def batches(split, epoch):
+        windows = ptb_lm.lm_windows(streams[split], config["training"]["batch_size"], num_steps)
+        return [Batch(x.astype(np.int64), y.astype(np.int64)) for x, y in windows]
+
+    sizes = {split: len(a) for split, a in streams.items()}
+    return TaskData("ptb_lm", spec, "perplexity", True, _weights(config, spec, embedding), sizes, batches, notes)
+
+
+def _embedding(config: dict, vocab: list[str], data_root) -> tuple[Optional[np.ndarray], dict]:
+    if config["model"]["embedding"] != "glove":
+        return None, {}
+    words, vectors = glove.load_glove(data_root)
+    matrix, coverage = glove.embedding_matrix(vocab, words, vectors, config["seed"], config["init"]["embedding_scale"])
+    return matrix, {"glove_coverage": round(coverage, 4)}
+
+
+def _weights(config: dict, spec: ModelSpec, embedding: Optional[np.ndarray] = None) -> dict[str, np.ndarray]:
+    return initial_weights(spec, config["init"], _rng(config, 0), embedding)
+
+
+def _sizes(data: dict) -> dict[str, int]:
+    return {split: len(pair[1]) for split, pair in data.items()}
+
+
+_PREPARE = {"mnist": _prepare_mnist, "imdb": _prepare_imdb, "ptb_lm": _prepare_ptb_lm, "ptb_pos": _prepare_ptb_pos}

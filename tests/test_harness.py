@@ -1,0 +1,191 @@
+"""The harness: configs, fair setup (same weights and batch order for both twins), runs, tables, README."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+import impl_numpy
+import impl_tensorflow
+from harness import readme, results
+from harness.config import ConfigError, config_path, load_config, resolve_config
+from harness.initialisation import initial_weights, orthogonal
+from harness.run import run_twin
+from harness.spec import ModelSpec
+from harness.tasks import TaskData, batch_digest, prepare_task
+from harness.training import train_twin, weights_digest
+
+from test_data import make_imdb, make_mnist
+
+
+@pytest.fixture
+def data_root(tmp_path, monkeypatch):
+    """Tiny MNIST and IMDB in upstream formats, a private cache, and results in tmp_path."""
+    monkeypatch.setenv("LSTM_TWINS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "results")
+    root = tmp_path / "data"
+    make_mnist(root)
+    make_imdb(root, as_archive=True)
+    return root
+
+
+def small_config(task="mnist", **training):
+    raw = yaml.safe_load(config_path(task).read_text())
+    raw["data"]["valid_size"] = 10 if task == "mnist" else 2
+    if task == "imdb":
+        raw["data"]["vocab_size"] = 12
+        raw["model"]["embedding"] = "random"
+    raw["model"]["hidden_size"] = 8
+    raw["training"].update({"batch_size": 8, **training})
+    return resolve_config(raw, "test")
+
+
+# --- configs ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("task", ["mnist", "imdb", "ptb_lm", "ptb_pos"])
+def test_shipped_configs_load(task):
+    config = load_config(config_path(task))
+    assert config["task"] == task and config["training"]["epochs"] >= 1
+
+
+def test_imdb_config_matches_the_seed_experiment():
+    config = load_config(config_path("imdb"))
+    assert config["seed"] == 42 and config["model"]["hidden_size"] == 32
+    assert config["training"] | {} == {"epochs": 10, "batch_size": 32, "lr0": 1.0, "decay": 0.2, "clip_norm": 5.0,
+                                        "dtype": "float32"}
+    assert config["model"]["embedding"] == "glove" and not config["model"]["train_embedding"]
+
+
+BAD = [
+    ({"training": {"batch_size": -3}}, "training.batch_size is -3"),
+    ({"training": {"lr0": "fast"}}, "training.lr0 is 'fast'; expected float"),
+    ({"model": {"hidden": 3}}, "unknown key model.hidden"),
+    ({"colour": "red"}, "unknown key 'colour'"),
+    ({"training": {"dtype": "float16"}}, "training.dtype is 'float16'; expected one of"),
+    ({"model": {"train_embedding": "yes"}}, "model.train_embedding is 'yes'; expected bool"),
+    ({"training": None, "model": {"hidden_size": True}}, "model.hidden_size is True"),
+]
+
+
+@pytest.mark.parametrize("change, message", BAD)
+def test_bad_config_names_the_key(tmp_path, change, message):
+    raw = yaml.safe_load(config_path("mnist").read_text())
+    for section, values in change.items():
+        if isinstance(values, dict) and isinstance(raw.get(section), dict):
+            raw[section].update(values)
+        else:
+            raw[section] = values
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match=message) as error:
+        load_config(path)
+    assert str(path) in str(error.value)
+
+
+def test_missing_required_key_and_invalid_yaml(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("task: mnist\nmodel: {}\n")
+    with pytest.raises(ConfigError, match="model.hidden_size is missing"):
+        load_config(path)
+    path.write_text("task: [unclosed\n")
+    with pytest.raises(ConfigError, match="invalid YAML"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="unknown task 'cifar'"):
+        config_path("cifar")
+
+
+# --- fair setup -------------------------------------------------------------
+
+
+def test_same_seed_same_weights_and_batch_order_in_both_twins(data_root):
+    config = small_config()
+    task = prepare_task(config, data_root)
+    digests = []
+    for twin in (impl_numpy, impl_tensorflow):
+        model = twin.build_model(task.spec, task.weights, "float32")
+        digests.append(weights_digest(twin.get_weights(model)))
+    assert digests[0] == digests[1]
+    again = prepare_task(config, data_root)
+    assert weights_digest(again.weights) == weights_digest(task.weights)
+    assert batch_digest(again.batches("train", 0)) == batch_digest(task.batches("train", 0))
+    assert batch_digest(task.batches("train", 1)) != batch_digest(task.batches("train", 0))  # reshuffled per epoch
+
+
+def test_one_float64_epoch_gives_the_same_losses_in_both_twins(data_root):
+    config = small_config("imdb", dtype="float64")
+    task = prepare_task(config, data_root)
+    runs = [train_twin(twin, task, config, epochs=1, progress=False) for twin in (impl_numpy, impl_tensorflow)]
+    assert runs[0]["initial_weights_digest"] == runs[1]["initial_weights_digest"]
+    first, second = (r["history"][0] for r in runs)
+    assert first["batch_order_digest"] == second["batch_order_digest"]
+    assert first["running_train_loss"] == pytest.approx(second["running_train_loss"], rel=1e-8)
+    for split in ("train", "valid", "test"):
+        assert first[split]["loss"] == pytest.approx(second[split]["loss"], rel=1e-8)
+
+
+def test_keras_scheme_has_orthogonal_recurrent_kernel_and_forget_bias_one():
+    spec = ModelSpec("pooled", 3, 4, 2)
+    init = {"scheme": "keras", "lstm_scale": 0.1, "dense_scale": 1.0, "embedding_scale": 0.1}
+    w = initial_weights(spec, init, np.random.default_rng(0))
+    np.testing.assert_allclose(w["lstm/bias"], [0] * 4 + [1] * 4 + [0] * 8)
+    q = orthogonal((4, 16), np.random.default_rng(1))
+    np.testing.assert_allclose(q @ q.T, np.eye(4), atol=1e-12)
+
+
+# --- runs, tables, plots, README -------------------------------------------
+
+
+def test_run_writes_json_table_and_plot_that_agree(data_root, tmp_path):
+    config = small_config()
+    for twin in ("numpy", "tensorflow"):
+        run_twin(twin, config, config_path("mnist"), epochs=2, quick=False, data_root=data_root, progress=False)
+    folder = results.results_folder("mnist", False)
+    written = results.write_comparison(folder, "mnist")
+    assert [p.name for p in written] == ["comparison.md", "curves.png"]
+    assert (folder / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    run = json.loads((folder / "numpy.json").read_text())
+    assert run["status"] == "complete" and len(run["history"]) == 2
+    assert run["versions"]["numpy"] == np.__version__ and run["machine"]["cpus"] >= 1
+    test_accuracy = run["history"][-1]["test"]["accuracy"]
+    assert f"| NumPy | {100 * test_accuracy:.2f} % |" in (folder / "comparison.md").read_text()
+
+    page = tmp_path / "README.md"
+    page.write_text(f"intro\n{readme.START}\nold\n{readme.END}\noutro\n")
+    readme.update_readme(page, results.RESULTS_DIR)
+    text = page.read_text()
+    assert "old" not in text and text.startswith("intro") and text.endswith("outro\n")
+    assert f"{100 * test_accuracy:.2f} %" in text and "No full run committed yet (`make compare TASK=imdb`)" in text
+
+
+def test_nan_loss_marks_the_run_diverged(data_root):
+    config = small_config(lr0=1e38, clip_norm=None, dtype="float32")
+    task = prepare_task(config, data_root)
+    run = train_twin(impl_numpy, task, config, epochs=2, progress=False)
+    assert run["status"] == "diverged"
+    assert "loss is nan at epoch 1" in run["message"] or "loss is inf" in run["message"]
+
+
+def cli(*args, env_root=None):
+    import os
+
+    env = dict(os.environ)
+    if env_root is not None:
+        env["LSTM_TWINS_DATA"] = str(env_root)
+    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, env=env)
+
+
+def test_cli_rejects_unknown_task_bad_config_and_missing_data(tmp_path):
+    done = cli("compare", "--task", "cifar")
+    assert done.returncode == 2 and "unknown task 'cifar'" in done.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("task: mnist\nseed: -1\n")
+    done = cli("compare", "--task", "mnist", "--config", str(bad))
+    assert done.returncode == 2 and "seed is -1" in done.stderr
+    done = cli("train", "--task", "mnist", "--twin", "numpy", env_root=tmp_path / "empty")
+    assert done.returncode == 2 and "MNIST: not found" in done.stderr and "Traceback" not in done.stderr
+    done = cli("compare", "--task", "mnist", "--epochs", "0")
+    assert done.returncode == 2 and "not a positive integer" in done.stderr
