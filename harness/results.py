@@ -32,11 +32,27 @@ def environment() -> dict:
             versions[name] = module.__version__
     blas = np.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
     return {
+        "git_commit": _git_commit(),
         "versions": versions,
         "blas": f"{blas.get('name', '?')} {blas.get('version', '')}".strip(),
         "machine": {"platform": platform.platform(), "processor": platform.machine(), "cpus": os.cpu_count()},
         "threads": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS") if k in os.environ},
     }
+
+
+def _git_commit() -> str:
+    """The project's commit, with "+changes" when the working tree differs from it."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+changes" if dirty else "")
 
 
 def peak_rss_mb() -> float:

@@ -8,7 +8,9 @@ import numpy as np
 def linear_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
     """x (..., H), W (H, C), b (C,) -> y (..., C)."""
     H = x.shape[-1]
-    return (x.reshape(-1, H) @ W + b).reshape(*x.shape[:-1], W.shape[1])
+    y = x.reshape(-1, H) @ W
+    y += b  # in place: y can be large (the language model's (N·T, V) logits)
+    return y.reshape(*x.shape[:-1], W.shape[1])
 
 
 def linear_backward(dy: np.ndarray, x: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, ...]:

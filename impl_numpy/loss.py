@@ -19,18 +19,20 @@ def softmax_cross_entropy(
     z = logits.reshape(-1, C)
     y = targets.reshape(-1)
     rows = np.arange(len(y))
-    shifted = z - z.max(axis=1, keepdims=True)  # for stability; softmax is unchanged
-    exp = np.exp(shifted)
-    sum_exp = exp.sum(axis=1)
-    token_losses = np.log(sum_exp) - shifted[rows, y]  # (M,)
+    # p = softmax(z), computed in one buffer: shift by the row max (for stability), exp, normalise
+    p = z - z.max(axis=1, keepdims=True)
+    target_shifted = p[rows, y]
+    np.exp(p, out=p)
+    sum_exp = p.sum(axis=1)
+    token_losses = np.log(sum_exp) - target_shifted  # -log p[target], (M,)
+    p /= sum_exp[:, None]
     if mask is None:
         weights = np.full(len(y), 1.0 / len(y), dtype=logits.dtype)
     else:
         m = mask.reshape(-1).astype(logits.dtype)
         weights = m / m.sum()
     loss = float(token_losses @ weights)
-    # d loss / d z = weight ⊙ (softmax(z) - onehot(y))
-    dz = exp / sum_exp[:, None]
-    dz[rows, y] -= 1
-    dz *= weights[:, None]
-    return loss, dz.reshape(logits.shape)
+    # d loss / d z = weight ⊙ (p - onehot(y)), in place of p
+    p[rows, y] -= 1
+    p *= weights[:, None]
+    return loss, p.reshape(logits.shape)
