@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 TWINS = ("numpy", "tensorflow")
+LOCK_HELD = "LSTM_TWINS_LOCK_HELD"  # set by compare for its train processes: the folder it has locked
 
 
 def main(argv=None) -> int:
@@ -32,6 +35,7 @@ def main(argv=None) -> int:
         sub.add_argument("--quick", action="store_true", help="smoke run: the config's small subset and few epochs")
         sub.add_argument("--data-dir", type=Path, default=None, help="data folder (default $LSTM_TWINS_DATA or ./data)")
         sub.add_argument("--no-progress", action="store_true", help="no progress bars")
+        sub.add_argument("--resume", action="store_true", help="continue from the last complete epoch's checkpoint")
 
     commands.add_parser("readme", help="rewrite the README's result tables from results/*/*.json")
     args = parser.parse_args(argv)
@@ -90,39 +94,55 @@ def _checked_config(args):
 
 
 def _train(args) -> int:
+    from .atomic_files import LockedError, exclusive_lock
+    from .checkpoints import CheckpointError
     from .data.locations import DataMissingError
+    from .results import results_folder
     from .run import run_twin
 
     path, config = _checked_config(args)
     if config is None:
         return 2
+    folder = results_folder(args.task, args.quick)
+    lock = nullcontext() if os.environ.get(LOCK_HELD) == str(folder) else exclusive_lock(folder / ".lock")
     try:
-        run = run_twin(args.twin, config, path, args.epochs, args.quick, args.data_dir, not args.no_progress)
-    except DataMissingError as error:
+        with lock:
+            run = run_twin(args.twin, config, path, args.epochs, args.quick, args.data_dir, not args.no_progress,
+                           args.resume)
+    except (DataMissingError, CheckpointError, LockedError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0 if run["status"] == "complete" else 3
 
 
 def _compare(args) -> int:
+    from .atomic_files import LockedError, exclusive_lock
     from .results import results_folder, write_comparison
 
     path, _ = _checked_config(args)
     if path is None:
         return 2
+    folder = results_folder(args.task, args.quick)
     twins = TWINS if args.twin == "both" else (args.twin,)
     worst = 0
-    for twin in twins:  # each twin in its own process: its own peak memory, and a crash stays its own
-        command = [sys.executable, "-m", "harness", "train", "--task", args.task, "--twin", twin, "--config", str(path)]
-        command += ["--epochs", str(args.epochs)] if args.epochs else []
-        command += ["--data-dir", str(args.data_dir)] if args.data_dir else []
-        command += [flag for flag, on in (("--quick", args.quick), ("--no-progress", args.no_progress)) if on]
-        code = subprocess.call(command)
-        if code == 2:  # bad input: the other twin would fail the same way
-            return 2
-        worst = max(worst, code)
-    for written in write_comparison(results_folder(args.task, args.quick), args.task):
-        print(f"wrote {written}")
+    try:
+        with exclusive_lock(folder / ".lock"):  # one comparison of a task at a time: no mixed results
+            for twin in twins:  # each twin in its own process: its own peak memory, and a crash stays its own
+                command = [sys.executable, "-m", "harness", "train", "--task", args.task, "--twin", twin,
+                           "--config", str(path)]
+                command += ["--epochs", str(args.epochs)] if args.epochs else []
+                command += ["--data-dir", str(args.data_dir)] if args.data_dir else []
+                flags = (("--quick", args.quick), ("--no-progress", args.no_progress), ("--resume", args.resume))
+                command += [flag for flag, on in flags if on]
+                code = subprocess.call(command, env={**os.environ, LOCK_HELD: str(folder)})
+                if code == 2:  # bad input: the other twin would fail the same way
+                    return 2
+                worst = max(worst, code)
+            for written in write_comparison(folder, args.task):
+                print(f"wrote {written}")
+    except LockedError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return worst
 
 

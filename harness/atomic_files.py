@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -28,3 +30,30 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
 def write_json_atomic(path: str | os.PathLike, data) -> Path:
     """`data` as indented JSON, written atomically."""
     return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+class LockedError(RuntimeError):
+    """Another process holds the lock."""
+
+
+@contextmanager
+def exclusive_lock(path: str | os.PathLike):
+    """Hold an exclusive lock on `path` (created if needed) or raise LockedError at once."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+", encoding="utf-8") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise LockedError(f"{path.parent} is in use by {holder}; wait for it to finish") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"process {os.getpid()}")
+        f.flush()
+        try:
+            yield
+        finally:
+            f.truncate(0)
+            fcntl.flock(f, fcntl.LOCK_UN)

@@ -5,6 +5,7 @@ Every error names the file, the key, the value and what is allowed.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -39,6 +40,8 @@ class Field:
             value = float(value)
         if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
             raise ConfigError(f"{where} is {value!r}; expected {self._describe()}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{where} is {value!r}; expected a finite {self._describe()}")
         if self.choices is not None and value not in self.choices:
             raise ConfigError(f"{where} is {value!r}; expected one of {list(self.choices)}")
         if self.low is not None and value < self.low:
@@ -90,6 +93,7 @@ SECTIONS = {
         "decay": Field(float, 0.0, low=0.0),
         "clip_norm": Field(float, None, low=0.0, optional=True),
         "dtype": Field(str, "float32", choices=("float32", "float64")),
+        "max_grad_norm": Field(float, None, low=0.0, optional=True),  # divergence guard; null = NaN/Inf only
     },
     "quick": {
         "epochs": Field(int, 1, **_POSITIVE),

@@ -12,7 +12,7 @@ from typing import Optional
 
 from .atomic_files import write_json_atomic, write_text_atomic
 
-RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
+RESULTS_DIR = Path(os.environ.get("LSTM_TWINS_RESULTS") or Path(__file__).resolve().parents[1] / "results")
 TWIN_LABELS = {"numpy": "NumPy", "tensorflow": "TensorFlow"}
 
 

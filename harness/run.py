@@ -15,23 +15,24 @@ TWIN_MODULES = {"numpy": "impl_numpy", "tensorflow": "impl_tensorflow"}
 
 def run_twin(
     twin_name: str, config: dict, config_file: Path, epochs: Optional[int], quick: bool,
-    data_root: Optional[Path], progress: bool = True,
+    data_root: Optional[Path], progress: bool = True, resume: bool = False,
 ) -> dict:
     """Train `twin_name` as `config` says (epochs: override; quick: the config's smoke subset).
 
-    The JSON is written atomically once the run ends, diverged or complete.
+    Checkpoints after every epoch in results/<task>/checkpoints/<twin>/; resume continues
+    from the last one. The JSON is written atomically once the run ends, diverged or complete.
     """
     task = prepare_task(config, data_root, quick)
     twin = importlib.import_module(TWIN_MODULES[twin_name])
     epochs = epochs or config["quick" if quick else "training"]["epochs"]
+    folder = results_folder(config["task"], quick)
     baseline = peak_rss_mb()
-    run = train_twin(twin, task, config, epochs, progress)
+    run = train_twin(twin, task, config, epochs, progress, folder / "checkpoints" / twin_name, resume)
     record = {
         "task": config["task"],
         "twin": twin_name,
         "quick": quick,
         "config_file": _relative(config_file),
-        "config": config,
         "metric": task.metric,
         "split_sizes": task.sizes,
         "notes": task.notes,
@@ -39,7 +40,7 @@ def run_twin(
         "peak_memory_mib": peak_rss_mb() - baseline,
         **environment(),
     }
-    write_run(results_folder(config["task"], quick) / f"{twin_name}.json", record)
+    write_run(folder / f"{twin_name}.json", record)
     if run["status"] != "complete":
         print(f"{twin_name}: {run['status']}: {run.get('message', '')}")
     return record

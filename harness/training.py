@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
 from tqdm import tqdm
 
+from .checkpoints import load_checkpoint, save_checkpoint
 from .spec import Batch, Schedule
 from .tasks import TaskData, batch_digest
 
@@ -44,33 +46,53 @@ def weights_digest(weights: dict[str, np.ndarray]) -> str:
     return digest.hexdigest()[:16]
 
 
-def train_twin(twin, task: TaskData, config: dict, epochs: int, progress: bool = True) -> dict:
+def train_twin(
+    twin, task: TaskData, config: dict, epochs: int, progress: bool = True,
+    checkpoints: Optional[Path] = None, resume: bool = False,
+) -> dict:
     """Train one twin from the task's initial weights; evaluate every split after each epoch.
 
-    Returns {"initial_weights_digest", "history": [per-epoch dict], "status"}; a NaN or Inf
-    loss stops the run with status "diverged" and the history up to the last good epoch.
+    Returns {"config", "initial_weights_digest", "history": [per-epoch dict], "status"}.
+    checkpoints: a folder for per-epoch checkpoints; resume continues from the last one.
+    A NaN or Inf loss, or a gradient norm above training.max_grad_norm, stops the run with
+    status "diverged" and a message; the history and checkpoint of the last good epoch stay.
     """
     t = config["training"]
     schedule = Schedule(t["lr0"], t["decay"], t["clip_norm"])
-    model = twin.build_model(task.spec, task.weights, t["dtype"])
-    run = {"initial_weights_digest": weights_digest(twin.get_weights(model)), "history": [], "status": "complete"}
-    for epoch in range(epochs):
+    weights = task.weights
+    run = {"config": config, "initial_weights_digest": None, "history": [], "status": "running"}
+    saved = load_checkpoint(checkpoints, config) if checkpoints is not None and resume else None
+    if saved is not None:
+        _, weights, run = saved
+    model = twin.build_model(task.spec, weights, t["dtype"])
+    if saved is None:
+        run["initial_weights_digest"] = weights_digest(twin.get_weights(model))
+    elif progress:
+        print(f"{twin.NAME}: resuming after epoch {len(run['history'])}", flush=True)
+
+    for epoch in range(len(run["history"]), epochs):
         batches = task.batches("train", epoch)
         state, losses = None, []
         bar = tqdm(batches, desc=f"{twin.NAME} epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
         start = time.perf_counter()
         for step, batch in enumerate(bar):
             result = twin.train_step(model, batch, schedule, epoch, state)
-            if not math.isfinite(result.loss):
+            problem = _divergence(result, t["max_grad_norm"])
+            if problem:
                 last = f"{losses[-1]:.4f}" if losses else "none"
                 run["status"] = "diverged"
-                run["message"] = f"loss is {result.loss} at epoch {epoch + 1}, step {step + 1}; last good loss {last}"
+                run["message"] = f"{problem} at epoch {epoch + 1}, step {step + 1}; last good loss {last}"
                 return run
             losses.append(result.loss)
             state = result.state if task.carries_state else None
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
         seconds = time.perf_counter() - start
+        weights = twin.get_weights(model)
+        if not all(np.isfinite(w).all() for w in weights.values()):
+            run["status"] = "diverged"
+            run["message"] = f"weights are not finite after epoch {epoch + 1}; last good loss {losses[-1]:.4f}"
+            return run
         record = {
             "epoch": epoch + 1,
             "running_train_loss": float(np.mean(losses)),
@@ -83,8 +105,20 @@ def train_twin(twin, task: TaskData, config: dict, epochs: int, progress: bool =
         for split in SPLITS:
             record[split] = evaluate(twin, model, task.batches(split, None), task.carries_state)
         run["history"].append(record)
+        if checkpoints is not None:
+            save_checkpoint(checkpoints, epoch + 1, weights, run)
         if progress:
             metric = task.metric
             print(f"{twin.NAME} epoch {epoch + 1}: train loss {record['train']['loss']:.4f}, "
                   f"valid {metric} {record['valid'][metric]:.4f}, {seconds:.1f} s", flush=True)
+    run["status"] = "complete"
     return run
+
+
+def _divergence(result, max_grad_norm: Optional[float]) -> Optional[str]:
+    """What is wrong with a step's result, or None."""
+    if not math.isfinite(result.loss):
+        return f"loss is {result.loss}"
+    if not math.isfinite(result.grad_norm) or (max_grad_norm is not None and result.grad_norm > max_grad_norm):
+        return f"gradient norm is {result.grad_norm:.3g} (limit training.max_grad_norm = {max_grad_norm})"
+    return None

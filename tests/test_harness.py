@@ -55,8 +55,8 @@ def test_shipped_configs_load(task):
 def test_imdb_config_matches_the_seed_experiment():
     config = load_config(config_path("imdb"))
     assert config["seed"] == 42 and config["model"]["hidden_size"] == 32
-    assert config["training"] | {} == {"epochs": 10, "batch_size": 32, "lr0": 1.0, "decay": 0.2, "clip_norm": 5.0,
-                                        "dtype": "float32"}
+    assert config["training"] == {"epochs": 10, "batch_size": 32, "lr0": 1.0, "decay": 0.2, "clip_norm": 5.0,
+                                  "dtype": "float32", "max_grad_norm": None}
     assert config["model"]["embedding"] == "glove" and not config["model"]["train_embedding"]
 
 
@@ -68,6 +68,7 @@ BAD = [
     ({"training": {"dtype": "float16"}}, "training.dtype is 'float16'; expected one of"),
     ({"model": {"train_embedding": "yes"}}, "model.train_embedding is 'yes'; expected bool"),
     ({"training": None, "model": {"hidden_size": True}}, "model.hidden_size is True"),
+    ({"training": {"lr0": float("nan")}}, "training.lr0 is nan; expected a finite float"),
 ]
 
 

@@ -1,0 +1,229 @@
+"""Long runs survive being killed; bad input never corrupts results; runs are deterministic."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import impl_numpy
+from harness import results
+from harness.atomic_files import LockedError, exclusive_lock, write_json_atomic
+from harness.checkpoints import CheckpointError, load_checkpoint
+from harness.config import ConfigError, config_path, resolve_config
+from harness.tasks import prepare_task
+from harness.training import train_twin
+
+from test_data import make_mnist
+from test_harness import small_config
+
+TIMING = ("seconds", "samples_per_second", "tokens_per_second")
+
+
+def without_timing(history):
+    return [{k: v for k, v in epoch.items() if k not in TIMING} for epoch in history]
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    """Tiny MNIST; data, cache and results folders in tmp_path, also for subprocesses."""
+    make_mnist(tmp_path / "data")
+    variables = {"LSTM_TWINS_DATA": str(tmp_path / "data"), "LSTM_TWINS_CACHE": str(tmp_path / "cache"),
+                 "LSTM_TWINS_RESULTS": str(tmp_path / "results")}
+    for key, value in variables.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "results")
+    config = small_config()
+    config_file = tmp_path / "mnist.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    return {"config": config, "config_file": config_file, "results": tmp_path / "results", **variables}
+
+
+TRAIN = """
+import os, signal, sys, yaml
+from pathlib import Path
+import impl_numpy
+from harness.run import run_twin
+
+kill_at = {kill_at}
+if kill_at:
+    real_step, calls = impl_numpy.train_step, []
+    def train_step(model, batch, schedule, epoch, state=None):
+        calls.append(epoch)
+        if epoch == kill_at[0] and calls.count(epoch) == kill_at[1]:
+            os.kill(os.getpid(), signal.SIGKILL)  # no clean-up, no flush: as a crash or an OOM kill
+        return real_step(model, batch, schedule, epoch, state)
+    impl_numpy.train_step = train_step
+config = yaml.safe_load(Path({config_file!r}).read_text())
+run_twin("numpy", config, Path({config_file!r}), 3, False, None, False, resume={resume})
+"""
+
+
+def train_in_subprocess(env, kill_at=None, resume=False):
+    code = TRAIN.format(kill_at=kill_at, config_file=str(env["config_file"]), resume=resume)
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=dict(os.environ), capture_output=True,
+                          text=True)
+
+
+def final_state(env):
+    folder = env["results"] / "mnist"
+    run = json.loads((folder / "numpy.json").read_text())
+    _, weights, _ = load_checkpoint(folder / "checkpoints" / "numpy", env["config"])
+    return run, weights
+
+
+def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(env, tmp_path):
+    done = train_in_subprocess(env)
+    assert done.returncode == 0, done.stderr
+    reference_run, reference_weights = final_state(env)
+    (env["results"] / "mnist").rename(tmp_path / "reference")
+
+    killed = train_in_subprocess(env, kill_at=(1, 2))  # second step of the second epoch
+    assert killed.returncode == -signal.SIGKILL
+    checkpoint = env["results"] / "mnist" / "checkpoints" / "numpy"
+    assert json.loads((checkpoint / "latest.json").read_text())["epoch"] == 1
+    assert not (env["results"] / "mnist" / "numpy.json").exists()
+
+    resumed = train_in_subprocess(env, resume=True)
+    assert resumed.returncode == 0, resumed.stderr
+    run, weights = final_state(env)
+    assert without_timing(run["history"]) == without_timing(reference_run["history"])
+    assert run["initial_weights_digest"] == reference_run["initial_weights_digest"]
+    for name in reference_weights:
+        np.testing.assert_array_equal(weights[name], reference_weights[name])  # bit-identical
+
+
+def test_resume_with_another_config_is_refused(env):
+    task = prepare_task(env["config"])
+    folder = env["results"] / "ckpt"
+    train_twin(impl_numpy, task, env["config"], 1, progress=False, checkpoints=folder)
+    other = {**env["config"], "seed": 7}
+    with pytest.raises(CheckpointError, match="different config"):
+        train_twin(impl_numpy, task, other, 2, progress=False, checkpoints=folder, resume=True)
+
+
+def test_injected_nan_marks_diverged_and_keeps_the_last_good_checkpoint(env, monkeypatch):
+    config = env["config"]
+    task = prepare_task(config)
+    folder = env["results"] / "ckpt"
+    real_step = impl_numpy.train_step
+
+    def train_step(model, batch, schedule, epoch, state=None):
+        result = real_step(model, batch, schedule, epoch, state)
+        return result._replace(loss=float("nan")) if epoch == 1 else result
+
+    monkeypatch.setattr(impl_numpy, "train_step", train_step)
+    run = train_twin(impl_numpy, task, config, 3, progress=False, checkpoints=folder)
+    assert run["status"] == "diverged"
+    assert run["message"].startswith("loss is nan at epoch 2, step 1; last good loss none")
+    assert len(run["history"]) == 1
+    epoch, weights, saved = load_checkpoint(folder, config)
+    assert epoch == 1 and len(saved["history"]) == 1
+    assert all(np.isfinite(w).all() for w in weights.values())
+
+
+def test_huge_learning_rate_diverges_with_a_clear_message(env):
+    config = env["config"]
+    huge = {**config, "training": {**config["training"], "lr0": 1e38, "clip_norm": None}}
+    folder = env["results"] / "ckpt"
+    with np.errstate(all="ignore"):
+        run = train_twin(impl_numpy, prepare_task(huge), huge, 3, progress=False, checkpoints=folder)
+    assert run["status"] == "diverged"
+    assert run["message"].startswith(("loss is", "weights are not finite", "gradient norm is"))
+    assert "at epoch" in run["message"] or "after epoch" in run["message"]
+    saved = load_checkpoint(folder, huge)
+    if saved is not None:  # whatever checkpoint was written holds finite weights
+        assert all(np.isfinite(w).all() for w in saved[1].values())
+
+
+def test_gradient_norm_bound_stops_the_run(env):
+    config = env["config"]
+    bounded = {**config, "training": {**config["training"], "max_grad_norm": 1e-6}}
+    run = train_twin(impl_numpy, prepare_task(bounded), bounded, 1, progress=False)
+    assert run["status"] == "diverged" and "limit training.max_grad_norm = 1e-06" in run["message"]
+
+
+def test_two_numpy_runs_are_identical(env):
+    task = prepare_task(env["config"])
+    runs = [train_twin(impl_numpy, task, env["config"], 2, progress=False) for _ in range(2)]
+    assert json.dumps(without_timing(runs[0]["history"])) == json.dumps(without_timing(runs[1]["history"]))
+
+
+def test_a_second_comparison_of_the_same_task_is_refused(tmp_path):
+    lock = tmp_path / "mnist" / ".lock"
+    with exclusive_lock(lock):
+        done = subprocess.run(
+            [sys.executable, "-c", f"from harness.atomic_files import exclusive_lock\nwith exclusive_lock({str(lock)!r}): pass"],
+            capture_output=True, text=True)
+        assert done.returncode != 0 and "is in use by process" in done.stderr
+        with pytest.raises(LockedError):
+            with exclusive_lock(lock):
+                pass
+    with exclusive_lock(lock):  # released
+        pass
+
+
+def test_a_crash_while_writing_keeps_the_previous_file(tmp_path):
+    path = tmp_path / "run.json"
+    write_json_atomic(path, {"good": 1})
+
+    class Unserialisable:
+        pass
+
+    with pytest.raises(TypeError):
+        write_json_atomic(path, {"bad": Unserialisable()})
+    assert json.loads(path.read_text()) == {"good": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["run.json"]
+
+
+# --- malformed configs: every one gets a named error, none a traceback --------
+
+BASE = yaml.safe_load(config_path("mnist").read_text())
+values = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=True), st.text(max_size=5),
+                   st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+
+
+@st.composite
+def malformed(draw):
+    raw = json.loads(json.dumps(BASE))
+    section = draw(st.sampled_from(["task", "seed", "data", "model", "init", "training", "quick", "extra"]))
+    if section in ("task", "seed", "extra"):
+        raw[section] = draw(values)
+    elif draw(st.booleans()):
+        raw[section] = draw(values)  # the section itself is wrong
+    else:
+        key = draw(st.sampled_from(sorted(raw.get(section, {})) + ["unknown_key"]))
+        raw.setdefault(section, {})[key] = draw(values)
+    if draw(st.booleans()):
+        raw.pop(draw(st.sampled_from(sorted(raw))))
+    return raw
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(malformed())
+def test_malformed_configs_get_named_errors(raw):
+    """A ConfigError naming the file, or (when the draw happens to be valid) a config: never another error."""
+    try:
+        config = resolve_config(raw, "cfg.yaml")
+    except ConfigError as error:
+        assert str(error).startswith("cfg.yaml: ")
+    else:
+        assert config["training"]["lr0"] >= 0 and config["model"]["hidden_size"] >= 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=40))
+def test_any_short_text_as_a_config_file_gets_a_named_error(tmp_path_factory, text):
+    from harness.config import load_config
+
+    path = tmp_path_factory.mktemp("cfg") / "c.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=str(path).replace("\\", "\\\\")):
+        load_config(path)
