@@ -37,9 +37,14 @@ def main(argv=None) -> int:
         sub.add_argument("--no-progress", action="store_true", help="no progress bars")
         sub.add_argument("--resume", action="store_true", help="continue from the last complete epoch's checkpoint")
 
+    bench = commands.add_parser("bench", help="training-step throughput of both twins per task shape")
+    bench.add_argument("--task", action="append", choices=("mnist", "imdb", "ptb_lm", "ptb_pos"),
+                       help="benchmark only this task (repeatable; default all four)")
+    bench.add_argument("--repeats", type=_positive, default=7, help="timed repeats per twin (default 7)")
     commands.add_parser("readme", help="rewrite the README's result tables from results/*/*.json")
     args = parser.parse_args(argv)
-    return {"parity": _parity, "data": _data, "compare": _compare, "train": _train, "readme": _readme}[args.command](args)
+    return {"parity": _parity, "data": _data, "compare": _compare, "train": _train, "readme": _readme,
+            "bench": _bench}[args.command](args)
 
 
 def _positive(text: str) -> int:
@@ -103,7 +108,7 @@ def _train(args) -> int:
     path, config = _checked_config(args)
     if config is None:
         return 2
-    folder = results_folder(args.task, args.quick)
+    folder = results_folder(path, args.quick)
     lock = nullcontext() if os.environ.get(LOCK_HELD) == str(folder) else exclusive_lock(folder / ".lock")
     try:
         with lock:
@@ -122,7 +127,7 @@ def _compare(args) -> int:
     path, _ = _checked_config(args)
     if path is None:
         return 2
-    folder = results_folder(args.task, args.quick)
+    folder = results_folder(path, args.quick)
     twins = TWINS if args.twin == "both" else (args.twin,)
     worst = 0
     try:
@@ -138,12 +143,20 @@ def _compare(args) -> int:
                 if code == 2:  # bad input: the other twin would fail the same way
                     return 2
                 worst = max(worst, code)
-            for written in write_comparison(folder, args.task):
+            for written in write_comparison(folder):
                 print(f"wrote {written}")
     except LockedError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return worst
+
+
+def _bench(args) -> int:
+    from .bench import main_bench
+    from .config import TASKS
+    from .results import RESULTS_DIR
+
+    return main_bench(args.task or TASKS, args.repeats, RESULTS_DIR)
 
 
 def _readme(args) -> int:

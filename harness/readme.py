@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .atomic_files import write_text_atomic
 from .config import TASKS
-from .results import RESULTS_DIR, comparison_table, read_runs
+from .results import RESULTS_DIR, TWIN_LABELS, comparison_table, read_runs
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -19,22 +19,27 @@ TITLES = {
 
 
 def results_section(results_dir: Path = RESULTS_DIR) -> str:
-    """One table per task that has committed (non-quick) results."""
+    """For each task, one table per config with committed (non-quick) results."""
+    folders = sorted(p for p in results_dir.iterdir() if p.is_dir() and p.name != "quick") if results_dir.exists() else []
+    all_runs = {folder.name: runs for folder in folders if (runs := read_runs(folder))}
     parts = []
     for task in TASKS:
-        runs = read_runs(results_dir / task)
-        if not runs:
-            parts.append(f"### {TITLES[task]}\n\nNo full run committed yet (`make compare TASK={task}`).\n")
-            continue
-        first = next(iter(runs.values()))
-        sizes = ", ".join(f"{k} {v:,}" for k, v in first["split_sizes"].items())
-        wall = ", ".join(f"{r['twin']} {sum(e['seconds'] for e in r['history']) / 60:.1f} min" for r in runs.values())
-        parts.append(
-            f"### {TITLES[task]}\n\nConfig `{first['config_file']}` (seed {first['config']['seed']}); "
-            f"split: {sizes}; training wall time: {wall}. "
-            f"Details and curves: [`results/{task}/comparison.md`](results/{task}/comparison.md).\n\n"
-            f"{comparison_table(runs)}\n"
-        )
+        parts.append(f"### {TITLES[task]}\n")
+        task_runs = {name: runs for name, runs in all_runs.items() if next(iter(runs.values()))["task"] == task}
+        if not task_runs:
+            parts.append(f"No full run committed yet (`make compare TASK={task}`).\n")
+        for name, runs in task_runs.items():
+            first = next(iter(runs.values()))
+            sizes = ", ".join(f"{k} {v:,}" for k, v in first["split_sizes"].items())
+            wall = ", ".join(
+                f"{TWIN_LABELS[r['twin']]} {sum(e['seconds'] for e in r['history']) / 60:.1f} min" for r in runs.values()
+            )
+            parts.append(
+                f"Config `{first['config_file']}` (seed {first['config']['seed']}); split: {sizes}; "
+                f"training wall time: {wall}. "
+                f"Details and curves: [`results/{name}/comparison.md`](results/{name}/comparison.md).\n\n"
+                f"{comparison_table(runs)}\n"
+            )
     return "\n".join(parts)
 
 

@@ -16,9 +16,9 @@ RESULTS_DIR = Path(os.environ.get("LSTM_TWINS_RESULTS") or Path(__file__).resolv
 TWIN_LABELS = {"numpy": "NumPy", "tensorflow": "TensorFlow"}
 
 
-def results_folder(task: str, quick: bool) -> Path:
-    """results/<task>/, or results/quick/<task>/ for smoke runs (never committed)."""
-    return RESULTS_DIR / ("quick" if quick else "") / task
+def results_folder(config_file: str | Path, quick: bool) -> Path:
+    """results/<config name>/ (configs/imdb.yaml -> results/imdb/), or under results/quick/ for smoke runs."""
+    return RESULTS_DIR / ("quick" if quick else "") / Path(config_file).stem
 
 
 def environment() -> dict:
@@ -105,8 +105,9 @@ def _format(value: float, key: str) -> str:
     return f"{value:.2f}" if key == "perplexity" else f"{value:.4f}"
 
 
-def comparison_markdown(task: str, runs: dict[str, dict]) -> str:
+def comparison_markdown(runs: dict[str, dict]) -> str:
     first = next(iter(runs.values()))
+    task = first["task"]
     quick = " (quick smoke run: a small subset, not a result)" if first["quick"] else ""
     sizes = ", ".join(f"{k} {v:,}" for k, v in first["split_sizes"].items())
     lines = [
@@ -158,10 +159,10 @@ def plot_curves(path: Path, runs: dict[str, dict]) -> Optional[Path]:
     return path
 
 
-def write_comparison(folder: Path, task: str) -> list[Path]:
+def write_comparison(folder: Path) -> list[Path]:
     """comparison.md and curves.png from the twins' JSON files in folder."""
     runs = read_runs(folder)
     if not runs:
         return []
-    return [write_text_atomic(folder / "comparison.md", comparison_markdown(task, runs)),
+    return [write_text_atomic(folder / "comparison.md", comparison_markdown(runs)),
             plot_curves(folder / "curves.png", runs)]

@@ -25,7 +25,7 @@ def run_twin(
     task = prepare_task(config, data_root, quick)
     twin = importlib.import_module(TWIN_MODULES[twin_name])
     epochs = epochs or config["quick" if quick else "training"]["epochs"]
-    folder = results_folder(config["task"], quick)
+    folder = results_folder(config_file, quick)
     baseline = peak_rss_mb()
     run = train_twin(twin, task, config, epochs, progress, folder / "checkpoints" / twin_name, resume)
     record = {

@@ -19,20 +19,19 @@ def softmax_cross_entropy(
     z = logits.reshape(-1, C)
     y = targets.reshape(-1)
     rows = np.arange(len(y))
-    # p = softmax(z), computed in one buffer: shift by the row max (for stability), exp, normalise
-    p = z - z.max(axis=1, keepdims=True)
-    target_shifted = p[rows, y]
-    np.exp(p, out=p)
-    sum_exp = p.sum(axis=1)
-    token_losses = np.log(sum_exp) - target_shifted  # -log p[target], (M,)
-    p /= sum_exp[:, None]
+    # exp(z - max z) in one buffer (the shift keeps exp from overflowing; softmax is unchanged)
+    e = z - z.max(axis=1, keepdims=True)
+    target_shifted = e[rows, y]
+    np.exp(e, out=e)
+    sum_exp = e.sum(axis=1)
+    token_losses = np.log(sum_exp) - target_shifted  # -log softmax(z)[target], (M,)
     if mask is None:
         weights = np.full(len(y), 1.0 / len(y), dtype=logits.dtype)
     else:
         m = mask.reshape(-1).astype(logits.dtype)
         weights = m / m.sum()
     loss = float(token_losses @ weights)
-    # d loss / d z = weight ⊙ (p - onehot(y)), in place of p
-    p[rows, y] -= 1
-    p *= weights[:, None]
-    return loss, p.reshape(logits.shape)
+    # d loss / d z = weight ⊙ (softmax(z) - onehot(y)), in place of e: softmax = e / sum_exp
+    e *= (weights / sum_exp)[:, None]
+    e[rows, y] -= weights
+    return loss, e.reshape(logits.shape)

@@ -10,6 +10,10 @@ The cell, for each step t (σ is the logistic sigmoid):
 The input projection x_t·Wx + b is done for all steps in one matmul before the
 recurrence; only h_{t-1}·Wh is left inside the loop.
 
+The four nonlinearities take one tanh call per step: σ(a) = (1 + tanh(a/2)) / 2,
+so the i, f, o columns of the weights are halved once (exactly: a power of two)
+and after tanh those columns are mapped back with ·½ + ½.
+
 Masking (as Keras): at a padded step (mask False) the state is carried through
 unchanged, h_t = h_{t-1} and c_t = c_{t-1}, and the output at that step is the
 carried h. Internally everything is time-major, (T, N, ...), so that each step's
@@ -21,6 +25,8 @@ from __future__ import annotations
 from typing import NamedTuple, Optional
 
 import numpy as np
+
+from .workspace import Workspace
 
 
 class LSTMCache(NamedTuple):
@@ -45,13 +51,11 @@ class LSTMGrads(NamedTuple):
     c0: np.ndarray  # (N, H)
 
 
-def sigmoid(x: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
-    """σ(x) = 1 / (1 + e^-x), computed as (1 + tanh(x/2)) / 2, which never overflows."""
-    out = np.multiply(x, 0.5, out=out)
-    np.tanh(out, out=out)
-    out *= 0.5
-    out += 0.5
-    return out
+def gate_scale(H: int, dtype) -> np.ndarray:
+    """(4H,): ½ for the sigmoid gates i, f, o and 1 for the candidate c (gate order i, f, c, o)."""
+    scale = np.full(4 * H, 0.5, dtype=dtype)
+    scale[2 * H : 3 * H] = 1
+    return scale
 
 
 def lstm_forward(
@@ -62,32 +66,43 @@ def lstm_forward(
     h0: Optional[np.ndarray] = None,
     c0: Optional[np.ndarray] = None,
     mask: Optional[np.ndarray] = None,
+    workspace: Optional[Workspace] = None,
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], LSTMCache]:
     """Run the LSTM over x (N, T, D) from state (h0, c0), each (N, H) (zeros if None).
 
     mask: (N, T) bool, True at real steps; None means all steps are real.
+    workspace: scratch arrays to reuse across calls (the cache and h_seq live in it).
     Returns h_seq (N, T, H), the final state (h_T, c_T), and the cache for lstm_backward.
     """
     N, T, D = x.shape
     H = Wh.shape[0]
-    xs = np.ascontiguousarray(x.transpose(1, 0, 2))  # (T, N, D)
-    gates = (xs.reshape(T * N, D) @ Wx + b).reshape(T, N, 4 * H)  # x_t·Wx + b for all t
-    hs = np.zeros((T + 1, N, H), dtype=x.dtype)
-    cs = np.zeros((T + 1, N, H), dtype=x.dtype)
-    if h0 is not None:
-        hs[0] = h0
-    if c0 is not None:
-        cs[0] = c0
-    tanh_cs = np.empty((T, N, H), dtype=x.dtype)
+    ws = workspace or Workspace()
+    scale = gate_scale(H, x.dtype)
+    offset = 0.5 * (scale == 0.5).astype(x.dtype)  # ½ for i, f, o; 0 for c
+    xs = ws.get("xs", (T, N, D), x.dtype)
+    xs[...] = x.transpose(1, 0, 2)
+    gates = ws.get("gates", (T, N, 4 * H), x.dtype)
+    np.matmul(xs.reshape(T * N, D), Wx * scale, out=gates.reshape(T * N, 4 * H))
+    gates += b * scale  # (x_t·Wx + b) with i, f, o halved, for all t
+    Wh_scaled = Wh * scale
+    hs = ws.get("hs", (T + 1, N, H), x.dtype)
+    cs = ws.get("cs", (T + 1, N, H), x.dtype)
+    hs[0] = 0 if h0 is None else h0
+    cs[0] = 0 if c0 is None else c0
+    tanh_cs = ws.get("tanh_cs", (T, N, H), x.dtype)
+    recurrent = ws.get("recurrent", (N, 4 * H), x.dtype)
     step_mask = None if mask is None else mask.T[:, :, None]  # (T, N, 1)
 
     for t in range(T):
-        a = gates[t]  # (N, 4H), updated in place into the activations
-        a += hs[t] @ Wh
-        i, f, g, o = _activate(a, H)
+        # i, f, g, o = σ(a_i), σ(a_f), tanh(a_c), σ(a_o), with a = x_t·Wx + h_{t-1}·Wh + b
+        a = gates[t]  # (N, 4H), turned in place into the activations
+        a += np.matmul(hs[t], Wh_scaled, out=recurrent)
+        np.tanh(a, out=a)
+        a *= scale
+        a += offset
+        i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
         # c_t = f ⊙ c_{t-1} + i ⊙ g
-        c = cs[t + 1]
-        np.multiply(f, cs[t], out=c)
+        c = np.multiply(f, cs[t], out=cs[t + 1])
         c += i * g
         # h_t = o ⊙ tanh(c_t)
         np.tanh(c, out=tanh_cs[t])
@@ -106,6 +121,7 @@ def lstm_backward(
     dh_T: Optional[np.ndarray],
     dc_T: Optional[np.ndarray],
     cache: LSTMCache,
+    workspace: Optional[Workspace] = None,
 ) -> LSTMGrads:
     """Backpropagation through time.
 
@@ -117,36 +133,46 @@ def lstm_backward(
     T, N, D = xs.shape
     H = Wh.shape[0]
     dtype = xs.dtype
-    da_all = np.empty((T, N, 4 * H), dtype=dtype)  # gradients of the pre-activations a
+    ws = workspace or Workspace()
+    i, f, g, o = (gates[:, :, k * H : (k + 1) * H] for k in range(4))  # each (T, N, H)
+    # Derivatives that do not depend on the incoming gradient, for all steps at once:
+    gate_derivs = ws.get("gate_derivs", (T, N, 4 * H), dtype)  # σ' = σ(1 − σ), tanh' = 1 − tanh²
+    np.subtract(1, gates, out=gate_derivs)
+    gate_derivs *= gates
+    np.multiply(g, g, out=gate_derivs[:, :, 2 * H : 3 * H])
+    np.subtract(1, gate_derivs[:, :, 2 * H : 3 * H], out=gate_derivs[:, :, 2 * H : 3 * H])
+    dh_dc = ws.get("dh_dc", (T, N, H), dtype)  # ∂h_t/∂c_t = o ⊙ (1 − tanh²(c_t))
+    np.multiply(tanh_cs, tanh_cs, out=dh_dc)
+    np.subtract(1, dh_dc, out=dh_dc)
+    dh_dc *= o
+
+    da_all = ws.get("da", (T, N, 4 * H), dtype)  # gradients of the pre-activations a
     dh = np.zeros((N, H), dtype=dtype) if dh_T is None else np.array(dh_T, dtype=dtype)
     dc = np.zeros((N, H), dtype=dtype) if dc_T is None else np.array(dc_T, dtype=dtype)
     dhs = None if dh_seq is None else dh_seq.transpose(1, 0, 2)  # (T, N, H)
+    Wh_T = np.ascontiguousarray(Wh.T)
 
     for t in reversed(range(T)):
         if dhs is not None:
             dh += dhs[t]
-        i, f, g, o = np.split(gates[t], 4, axis=1)
         if step_mask is not None:  # a padded step passed h and c through: so do their gradients
             dh_carried = np.where(step_mask[t], 0, dh)
             dc_carried = np.where(step_mask[t], 0, dc)
             dh = np.where(step_mask[t], dh, 0)
             dc = np.where(step_mask[t], dc, 0)
-        # h_t = o ⊙ tanh(c_t)
-        do = dh * tanh_cs[t]
-        dc += dh * o * (1 - tanh_cs[t] ** 2)
-        # c_t = f ⊙ c_{t-1} + i ⊙ g
-        di = dc * g
-        df = dc * cs[t]
-        dg = dc * i
-        dc = dc * f  # becomes dc_{t-1}
-        # i, f, g, o = σ(a_i), σ(a_f), tanh(a_c), σ(a_o)
         da = da_all[t]
-        da[:, :H] = di * i * (1 - i)
-        da[:, H : 2 * H] = df * f * (1 - f)
-        da[:, 2 * H : 3 * H] = dg * (1 - g**2)
-        da[:, 3 * H :] = do * o * (1 - o)
+        # h_t = o ⊙ tanh(c_t)
+        np.multiply(dh, tanh_cs[t], out=da[:, 3 * H :])  # do
+        dc += dh * dh_dc[t]
+        # c_t = f ⊙ c_{t-1} + i ⊙ g
+        np.multiply(dc, g[t], out=da[:, :H])  # di
+        np.multiply(dc, cs[t], out=da[:, H : 2 * H])  # df
+        np.multiply(dc, i[t], out=da[:, 2 * H : 3 * H])  # dg
+        dc *= f[t]  # becomes dc_{t-1}
+        # i, f, g, o = σ(a_i), σ(a_f), tanh(a_c), σ(a_o)
+        da *= gate_derivs[t]
         # a = x_t·Wx + h_{t-1}·Wh + b
-        dh = da @ Wh.T  # becomes dh_{t-1}
+        dh = da @ Wh_T  # becomes dh_{t-1}
         if step_mask is not None:
             dh += dh_carried
             dc += dc_carried
@@ -158,12 +184,3 @@ def lstm_backward(
     db = da_flat.sum(axis=0)
     dx = (da_flat @ Wx.T).reshape(T, N, D).transpose(1, 0, 2)
     return LSTMGrads(dx, dWx, dWh, db, dh, dc)
-
-
-def _activate(a: np.ndarray, H: int) -> tuple[np.ndarray, ...]:
-    """In place: pre-activations a (N, 4H) -> views i, f, g, o, each (N, H)."""
-    i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
-    sigmoid(a[:, : 2 * H], out=a[:, : 2 * H])  # i and f
-    np.tanh(g, out=g)
-    sigmoid(o, out=o)
-    return i, f, g, o

@@ -8,7 +8,7 @@ Every public function here has the same name, signature and meaning in impl_tens
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple, Optional
 
 import numpy as np
@@ -30,6 +30,7 @@ from .loss import softmax_cross_entropy
 from .lstm import LSTMCache, lstm_backward, lstm_forward
 from .pooling import masked_mean_backward, masked_mean_forward
 from .sgd import clip_by_global_norm, learning_rate, sgd_update
+from .workspace import Workspace
 
 
 @dataclass
@@ -37,6 +38,7 @@ class NumpyModel:
     spec: ModelSpec
     params: dict[str, np.ndarray]  # canonical names and shapes, all of dtype
     dtype: np.dtype
+    workspace: Workspace = field(default_factory=Workspace)  # the LSTM's scratch arrays, reused
 
 
 class _ForwardCache(NamedTuple):
@@ -93,7 +95,7 @@ def _forward(model: NumpyModel, batch: Batch, state: Optional[State]):
         x = np.asarray(batch.inputs, dtype=model.dtype)  # (N, T, D)
     h0, c0 = (None, None) if state is None else (state.h.astype(model.dtype), state.c.astype(model.dtype))
     h_seq, (h_T, c_T), lstm_cache = lstm_forward(
-        x, p["lstm/kernel"], p["lstm/recurrent_kernel"], p["lstm/bias"], h0, c0, mask
+        x, p["lstm/kernel"], p["lstm/recurrent_kernel"], p["lstm/bias"], h0, c0, mask, model.workspace
     )  # h_seq (N, T, H)
 
     if spec.head == "pooled":
@@ -116,7 +118,7 @@ def _backward(model: NumpyModel, batch: Batch, cache: _ForwardCache) -> dict[str
     )
     T = cache.lstm.xs.shape[0]
     dh_seq = masked_mean_backward(dfeatures, batch.mask, T) if spec.head == "pooled" else dfeatures
-    lstm = lstm_backward(dh_seq, None, None, cache.lstm)
+    lstm = lstm_backward(dh_seq, None, None, cache.lstm, model.workspace)
     grads["lstm/kernel"], grads["lstm/recurrent_kernel"], grads["lstm/bias"] = lstm.Wx, lstm.Wh, lstm.b
     if spec.has_embedding and spec.train_embedding:
         grads["embedding"] = embedding_backward(lstm.x, batch.inputs, spec.vocab_size)

@@ -144,8 +144,8 @@ def test_run_writes_json_table_and_plot_that_agree(data_root, tmp_path):
     config = small_config()
     for twin in ("numpy", "tensorflow"):
         run_twin(twin, config, config_path("mnist"), epochs=2, quick=False, data_root=data_root, progress=False)
-    folder = results.results_folder("mnist", False)
-    written = results.write_comparison(folder, "mnist")
+    folder = results.results_folder(config_path("mnist"), False)
+    written = results.write_comparison(folder)
     assert [p.name for p in written] == ["comparison.md", "curves.png"]
     assert (folder / "curves.png").read_bytes()[:4] == b"\x89PNG"
     run = json.loads((folder / "numpy.json").read_text())
