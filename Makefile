@@ -10,10 +10,11 @@ export LSTM_TWINS_DATA ?= $(abspath ../shared/data)
 endif
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test test-slow parity data compare compare-all readme clean
+.PHONY: install test test-slow parity data compare compare-all readme bench clean
 
 TASK ?= mnist
 QUICK ?=
+RESUME ?=
 
 install: $(STAMP)
 
@@ -36,10 +37,14 @@ data: $(STAMP)
 	$(PY) -m harness data
 
 compare: $(STAMP)
-	$(PY) -m harness compare --task $(TASK) $(if $(QUICK),--quick)
+	$(PY) -m harness compare --task $(TASK) $(if $(QUICK),--quick) $(if $(RESUME),--resume)
 
 compare-all: $(STAMP)
 	for task in mnist imdb ptb_lm ptb_pos; do $(PY) -m harness compare --task $$task $(if $(QUICK),--quick) || exit $$?; done
+
+bench: $(STAMP)
+	$(PY) -m harness bench
+	$(PY) -m harness readme
 
 readme: $(STAMP)
 	$(PY) -m harness readme

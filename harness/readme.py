@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from .atomic_files import write_text_atomic
+from .bench import bench_markdown
 from .config import TASKS
 from .results import RESULTS_DIR, TWIN_LABELS, comparison_table, read_runs
 
@@ -40,6 +42,14 @@ def results_section(results_dir: Path = RESULTS_DIR) -> str:
                 f"Details and curves: [`results/{name}/comparison.md`](results/{name}/comparison.md).\n\n"
                 f"{comparison_table(runs)}\n"
             )
+    bench = results_dir / "bench.json"
+    if bench.exists():
+        report = json.loads(bench.read_text(encoding="utf-8"))
+        parts.append(
+            "### Speed\n\nTraining steps of both twins on each task's shape, timed side by side in one process "
+            f"by `make bench` (float32; this machine's GEMM throughput: {report['gemm_gflops']:.1f} GFLOP/s). "
+            "Details: [`results/bench.md`](results/bench.md).\n\n" + bench_markdown(report) + "\n"
+        )
     return "\n".join(parts)
 
 
