@@ -16,8 +16,24 @@ def softmax_cross_entropy(
     Returns the loss and dlogits (..., C).
     """
     C = logits.shape[-1]
-    z = logits.reshape(-1, C)
     y = targets.reshape(-1)
+    loss, dz = weighted_softmax_cross_entropy(logits.reshape(-1, C), y, token_weights(mask, len(y), logits.dtype))
+    return loss, dz.reshape(logits.shape)
+
+
+def token_weights(mask: Optional[np.ndarray], M: int, dtype) -> np.ndarray:
+    """(M,) weights that average over the real tokens: 1 / (real tokens) where mask is True, else 0."""
+    if mask is None:
+        return np.full(M, 1.0 / M, dtype=dtype)
+    m = mask.reshape(-1).astype(dtype)
+    return m / m.sum()
+
+
+def weighted_softmax_cross_entropy(z: np.ndarray, y: np.ndarray, weights: np.ndarray) -> tuple[float, np.ndarray]:
+    """Σ_k weights[k] · -log softmax(z[k])[y[k]], and its gradient w.r.t. z.
+
+    z (M, C) logits, y (M,) int, weights (M,). Returns the loss and dz (M, C), a new array.
+    """
     rows = np.arange(len(y))
     # exp(z - max z) in one buffer (the shift keeps exp from overflowing; softmax is unchanged)
     e = z - z.max(axis=1, keepdims=True)
@@ -25,13 +41,8 @@ def softmax_cross_entropy(
     np.exp(e, out=e)
     sum_exp = e.sum(axis=1)
     token_losses = np.log(sum_exp) - target_shifted  # -log softmax(z)[target], (M,)
-    if mask is None:
-        weights = np.full(len(y), 1.0 / len(y), dtype=logits.dtype)
-    else:
-        m = mask.reshape(-1).astype(logits.dtype)
-        weights = m / m.sum()
     loss = float(token_losses @ weights)
     # d loss / d z = weight ⊙ (softmax(z) - onehot(y)), in place of e: softmax = e / sum_exp
     e *= (weights / sum_exp)[:, None]
     e[rows, y] -= weights
-    return loss, e.reshape(logits.shape)
+    return loss, e

@@ -25,9 +25,10 @@ from harness.spec import (
 )
 
 from .embedding import embedding_backward, embedding_forward
-from .linear import linear_backward, linear_forward
-from .loss import softmax_cross_entropy
+from .linear import linear_forward
+from .loss import softmax_cross_entropy, token_weights
 from .lstm import LSTMCache, lstm_backward, lstm_forward
+from .output_layer import linear_cross_entropy
 from .pooling import masked_mean_backward, masked_mean_forward
 from .sgd import clip_by_global_norm, learning_rate, sgd_update
 from .workspace import Workspace
@@ -41,10 +42,13 @@ class NumpyModel:
     workspace: Workspace = field(default_factory=Workspace)  # the LSTM's scratch arrays, reused
 
 
-class _ForwardCache(NamedTuple):
+class _Features(NamedTuple):
+    """The input to the output layer, and what the LSTM's backward pass needs."""
+
+    features: np.ndarray  # (N, H) pooled, or (N, T, H) per step
+    token_mask: Optional[np.ndarray]  # the tokens the loss averages over; None = all
+    state: State
     lstm: LSTMCache
-    features: np.ndarray  # input to the Linear layer: (N, H) pooled or (N, T, H)
-    dlogits: np.ndarray
 
 
 def build_model(spec: ModelSpec, weights: dict[str, np.ndarray], dtype="float32") -> NumpyModel:
@@ -65,14 +69,34 @@ def predict(model: NumpyModel, batch: Batch, state: Optional[State] = None):
 
     logits: (N, C) for the pooled head, (N, T, C) for the per-step head.
     """
-    logits, loss, final_state, _ = _forward(model, batch, state)
-    return logits, loss, final_state
+    out = _lstm_features(model, batch, state)
+    logits = linear_forward(out.features, model.params["dense/kernel"], model.params["dense/bias"])
+    loss, _ = softmax_cross_entropy(logits, np.asarray(batch.targets), out.token_mask)
+    return logits, loss, out.state
 
 
 def loss_and_grads(model: NumpyModel, batch: Batch, state: Optional[State] = None):
     """-> (loss, grads, final state); grads has one entry per trainable canonical weight."""
-    _, loss, final_state, cache = _forward(model, batch, state)
-    return loss, _backward(model, batch, cache), final_state
+    spec, p = model.spec, model.params
+    out = _lstm_features(model, batch, state)
+    grads = {}
+    # Linear -> softmax cross-entropy, forward and backward at once: (M, H) features, M = N or N·T
+    H = spec.hidden_size
+    targets = np.asarray(batch.targets).reshape(-1)
+    loss, dfeatures, grads["dense/kernel"], grads["dense/bias"] = linear_cross_entropy(
+        out.features.reshape(-1, H), p["dense/kernel"], p["dense/bias"], targets,
+        token_weights(out.token_mask, len(targets), model.dtype),
+    )
+    T = out.lstm.xs.shape[0]
+    if spec.head == "pooled":
+        dh_seq = masked_mean_backward(dfeatures, batch.mask, T)  # (N, T, H)
+    else:
+        dh_seq = dfeatures.reshape(out.features.shape)
+    lstm = lstm_backward(dh_seq, None, None, out.lstm, model.workspace)
+    grads["lstm/kernel"], grads["lstm/recurrent_kernel"], grads["lstm/bias"] = lstm.Wx, lstm.Wh, lstm.b
+    if spec.has_embedding and spec.train_embedding:
+        grads["embedding"] = embedding_backward(lstm.x, batch.inputs, spec.vocab_size)
+    return loss, {name: grads[name] for name in spec.trainable_names()}, out.state
 
 
 def train_step(
@@ -85,7 +109,8 @@ def train_step(
     return StepResult(loss, grad_norm, final_state)
 
 
-def _forward(model: NumpyModel, batch: Batch, state: Optional[State]):
+def _lstm_features(model: NumpyModel, batch: Batch, state: Optional[State]) -> _Features:
+    """[Embedding] -> LSTM -> pooled (N, H) or per-step (N, T, H) features for the output layer."""
     spec, p = model.spec, model.params
     check_batch(spec, batch, state)
     mask = batch.mask
@@ -97,29 +122,6 @@ def _forward(model: NumpyModel, batch: Batch, state: Optional[State]):
     h_seq, (h_T, c_T), lstm_cache = lstm_forward(
         x, p["lstm/kernel"], p["lstm/recurrent_kernel"], p["lstm/bias"], h0, c0, mask, model.workspace
     )  # h_seq (N, T, H)
-
     if spec.head == "pooled":
-        features = masked_mean_forward(h_seq, mask)  # (N, H)
-        token_mask = None
-    else:
-        features = h_seq  # (N, T, H)
-        token_mask = mask
-    logits = linear_forward(features, p["dense/kernel"], p["dense/bias"])  # (N, C) or (N, T, C)
-    loss, dlogits = softmax_cross_entropy(logits, np.asarray(batch.targets), token_mask)
-    cache = _ForwardCache(lstm_cache, features, dlogits)
-    return logits, loss, State(h_T.copy(), c_T.copy()), cache
-
-
-def _backward(model: NumpyModel, batch: Batch, cache: _ForwardCache) -> dict[str, np.ndarray]:
-    spec, p = model.spec, model.params
-    grads = {}
-    dfeatures, grads["dense/kernel"], grads["dense/bias"] = linear_backward(
-        cache.dlogits, cache.features, p["dense/kernel"]
-    )
-    T = cache.lstm.xs.shape[0]
-    dh_seq = masked_mean_backward(dfeatures, batch.mask, T) if spec.head == "pooled" else dfeatures
-    lstm = lstm_backward(dh_seq, None, None, cache.lstm, model.workspace)
-    grads["lstm/kernel"], grads["lstm/recurrent_kernel"], grads["lstm/bias"] = lstm.Wx, lstm.Wh, lstm.b
-    if spec.has_embedding and spec.train_embedding:
-        grads["embedding"] = embedding_backward(lstm.x, batch.inputs, spec.vocab_size)
-    return {name: grads[name] for name in spec.trainable_names()}
+        return _Features(masked_mean_forward(h_seq, mask), None, State(h_T.copy(), c_T.copy()), lstm_cache)
+    return _Features(h_seq, mask, State(h_T.copy(), c_T.copy()), lstm_cache)

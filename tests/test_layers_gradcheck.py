@@ -120,3 +120,20 @@ def test_softmax_cross_entropy_is_stable_for_huge_logits():
     loss, grad = softmax_cross_entropy(np.array([[1000.0, -1000.0]]), np.array([1]))
     assert loss == pytest.approx(2000.0)
     assert np.all(np.isfinite(grad))
+
+
+def test_blockwise_output_layer_equals_linear_then_cross_entropy(monkeypatch):
+    from impl_numpy import output_layer
+    from impl_numpy.loss import token_weights
+
+    monkeypatch.setattr(output_layer, "BLOCK_ROWS", 4)  # several blocks, the last one short
+    rng = np.random.default_rng(7)
+    x, W, b = rng.standard_normal((11, 3)), rng.standard_normal((3, 5)), rng.standard_normal(5)
+    y = rng.integers(0, 5, size=11)
+    mask = rng.random(11) < 0.7
+    weights = token_weights(mask, 11, np.float64)
+    loss, dx, dW, db = output_layer.linear_cross_entropy(x, W, b, y, weights)
+    assert loss == pytest.approx(softmax_cross_entropy(linear_forward(x, W, b), y, mask)[0], rel=1e-14)
+    for analytic, array in [(dx, x), (dW, W), (db, b)]:
+        numeric = numerical_gradient(lambda: softmax_cross_entropy(linear_forward(x, W, b), y, mask)[0], array)
+        assert rel_error(analytic, numeric) <= TOLERANCE
