@@ -124,14 +124,14 @@ def time_twins(case: BenchCase, twins: dict, warmup: int = 3, repeats: int = 7, 
 def peak_memory_mib(task: str, twin: str) -> float:
     """Peak RSS increase (MiB) of a fresh process running a few training steps of one twin."""
     code = (
-        "import resource, json\n"
+        "import importlib, json\n"
         "from harness.bench import bench_cases, time_twins\n"
-        "import importlib\n"
+        "from harness.results import peak_rss_mb\n"
         f"case = next(c for c in bench_cases() if c.task == {task!r})\n"
         f"twin = importlib.import_module({'impl_' + twin!r})\n"
-        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "before = peak_rss_mb()\n"
         "time_twins(case, {'x': twin}, warmup=2, repeats=1, steps=2)\n"
-        "print(json.dumps((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024))\n"
+        "print(json.dumps(peak_rss_mb() - before))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(done.stdout.strip().splitlines()[-1])
