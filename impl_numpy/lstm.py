@@ -16,8 +16,10 @@ and after tanh those columns are mapped back with ·½ + ½.
 
 Masking (as Keras): at a padded step (mask False) the state is carried through
 unchanged, h_t = h_{t-1} and c_t = c_{t-1}, and the output at that step is the
-carried h. Internally everything is time-major, (T, N, ...), so that each step's
-slice is contiguous.
+carried h. (Keras differs in one corner that no model here meets, since outputs at
+padded steps never reach the loss: with a non-zero initial state, its outputs at
+padded steps before the first real step are zeros.) Internally everything is
+time-major, (T, N, ...), so that each step's slice is contiguous.
 """
 
 from __future__ import annotations
