@@ -126,10 +126,11 @@ def peak_memory_mib(task: str, twin: str) -> float:
     code = (
         "import importlib, json\n"
         "from harness.bench import bench_cases, time_twins\n"
-        "from harness.results import peak_rss_mb\n"
+        "from harness.results import current_rss_mb, peak_rss_mb, reset_peak_rss\n"
         f"case = next(c for c in bench_cases() if c.task == {task!r})\n"
         f"twin = importlib.import_module({'impl_' + twin!r})\n"
-        "before = peak_rss_mb()\n"
+        "reset_peak_rss()\n"
+        "before = current_rss_mb()\n"
         "time_twins(case, {'x': twin}, warmup=2, repeats=1, steps=2)\n"
         "print(json.dumps(peak_rss_mb() - before))\n"
     )

@@ -6,7 +6,7 @@ import importlib
 from pathlib import Path
 from typing import Optional
 
-from .results import environment, peak_rss_mb, results_folder, write_run
+from .results import current_rss_mb, environment, peak_rss_mb, reset_peak_rss, results_folder, write_run
 from .tasks import prepare_task
 from .training import train_twin
 
@@ -26,7 +26,8 @@ def run_twin(
     twin = importlib.import_module(TWIN_MODULES[twin_name])
     epochs = epochs or config["quick" if quick else "training"]["epochs"]
     folder = results_folder(config_file, quick)
-    baseline = peak_rss_mb()
+    reset_peak_rss()  # the window starts now: loading the data may have peaked higher
+    baseline = current_rss_mb()
     run = train_twin(twin, task, config, epochs, progress, folder / "checkpoints" / twin_name, resume)
     record = {
         "task": config["task"],
