@@ -170,16 +170,25 @@ def test_nan_loss_marks_the_run_diverged(data_root):
     assert "loss is nan at epoch 1" in run["message"] or "loss is inf" in run["message"]
 
 
-def cli(*args, env_root=None):
+def cli(*args, env_root=None, results_dir=None):
     import os
 
     env = dict(os.environ)
     if env_root is not None:
         env["LSTM_TWINS_DATA"] = str(env_root)
+    if results_dir is not None:
+        env["LSTM_TWINS_RESULTS"] = str(results_dir)
     return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, env=env)
 
 
 def test_cli_rejects_unknown_task_bad_config_and_missing_data(tmp_path):
+    earlier = tmp_path / "results" / "mnist" / "numpy.json"
+    earlier.parent.mkdir(parents=True)
+    earlier.write_text('{"earlier": true}')
+    done = cli("compare", "--task", "mnist", env_root=tmp_path / "empty", results_dir=tmp_path / "results")
+    assert done.returncode == 2 and "MNIST: not found" in done.stderr
+    assert earlier.read_text() == '{"earlier": true}'
+    assert sorted(p.name for p in earlier.parent.iterdir()) == [".lock", "numpy.json"], "nothing else written"
     done = cli("compare", "--task", "cifar")
     assert done.returncode == 2 and "unknown task 'cifar'" in done.stderr
     bad = tmp_path / "bad.yaml"
