@@ -26,6 +26,7 @@ def run_twin(
     twin = importlib.import_module(TWIN_MODULES[twin_name])
     epochs = epochs or config["quick" if quick else "training"]["epochs"]
     folder = results_folder(config_file, quick)
+    machine = environment()  # before training: the commit and versions of the code this run loaded
     reset_peak_rss()  # the window starts now: loading the data may have peaked higher
     baseline = current_rss_mb()
     run = train_twin(twin, task, config, epochs, progress, folder / "checkpoints" / twin_name, resume)
@@ -39,7 +40,7 @@ def run_twin(
         "notes": task.notes,
         **run,
         "peak_memory_mib": peak_rss_mb() - baseline,
-        **environment(),
+        **machine,
     }
     write_run(folder / f"{twin_name}.json", record)
     if run["status"] != "complete":
