@@ -92,7 +92,3 @@ def lm_windows(stream: np.ndarray, batch_size: int, num_steps: int) -> Iterator[
         stop = min(start + num_steps, row_len - 1)
         yield rows[:, start:stop], rows[:, start + 1 : stop + 1]
 
-
-def num_windows(stream_len: int, batch_size: int, num_steps: int) -> int:
-    """How many windows lm_windows yields."""
-    return -(-(stream_len // batch_size - 1) // num_steps)
