@@ -12,12 +12,24 @@ from pathlib import Path
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     """Write `text` to a temporary file beside `path`, then rename it over `path`."""
+    return _replace_atomically(path, "w", lambda f: f.write(text))
+
+
+def write_npz_atomic(path: str | os.PathLike, arrays: dict) -> Path:
+    """`arrays` as an uncompressed .npz, written atomically."""
+    import numpy as np
+
+    return _replace_atomically(path, "wb", lambda f: np.savez(f, **arrays))
+
+
+def _replace_atomically(path: str | os.PathLike, mode: str, write) -> Path:
+    """write(f) into a temporary file beside `path`, flushed to disk, then renamed over `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if "b" not in mode else {})) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -10,14 +10,12 @@ rate of the epoch number, and the language model starts each epoch from zero sta
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from .atomic_files import write_json_atomic
+from .atomic_files import write_json_atomic, write_npz_atomic
 
 
 class CheckpointError(RuntimeError):
@@ -26,18 +24,8 @@ class CheckpointError(RuntimeError):
 
 def save_checkpoint(folder: Path, epoch: int, weights: dict[str, np.ndarray], run: dict) -> Path:
     """Write the weights after `epoch` (1-based) and the run record; drop older weight files."""
-    folder.mkdir(parents=True, exist_ok=True)
     name = f"epoch-{epoch:04d}.npz"
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{key.replace("/", "|"): value for key, value in weights.items()})
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, folder / name)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_npz_atomic(folder / name, {key.replace("/", "|"): value for key, value in weights.items()})
     write_json_atomic(folder / "latest.json", {"epoch": epoch, "weights": name, "run": run})
     for old in folder.glob("epoch-*.npz"):
         if old.name != name:

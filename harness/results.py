@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from .atomic_files import write_json_atomic, write_text_atomic
+from .atomic_files import write_text_atomic
 
 RESULTS_DIR = Path(os.environ.get("LSTM_TWINS_RESULTS") or Path(__file__).resolve().parents[1] / "results")
 TWIN_LABELS = {"numpy": "NumPy", "tensorflow": "TensorFlow"}
@@ -91,10 +91,6 @@ def peak_rss_mb() -> float:
     if peak:
         return peak
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def write_run(path: Path, run: dict) -> Path:
-    return write_json_atomic(path, run)
 
 
 def read_runs(folder: Path) -> dict[str, dict]:

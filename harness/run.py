@@ -6,7 +6,8 @@ import importlib
 from pathlib import Path
 from typing import Optional
 
-from .results import current_rss_mb, environment, peak_rss_mb, reset_peak_rss, results_folder, write_run
+from .atomic_files import write_json_atomic
+from .results import current_rss_mb, environment, peak_rss_mb, reset_peak_rss, results_folder
 from .tasks import prepare_task
 from .training import train_twin
 
@@ -42,7 +43,7 @@ def run_twin(
         "peak_memory_mib": peak_rss_mb() - baseline,
         **machine,
     }
-    write_run(folder / f"{twin_name}.json", record)
+    write_json_atomic(folder / f"{twin_name}.json", record)
     if run["status"] != "complete":
         print(f"{twin_name}: {run['status']}: {run.get('message', '')}")
     return record

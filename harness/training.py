@@ -18,10 +18,6 @@ from .tasks import TaskData, batch_digest
 SPLITS = ("train", "valid", "test")
 
 
-class Diverged(RuntimeError):
-    """The loss became NaN or Inf."""
-
-
 def evaluate(twin, model, batches: list[Batch], carries_state: bool) -> dict[str, float]:
     """Token-weighted mean loss over the batches, and accuracy or perplexity."""
     total_loss = correct = tokens = 0.0
@@ -70,6 +66,7 @@ def train_twin(
     elif progress:
         print(f"{twin.NAME}: resuming after epoch {len(run['history'])}", flush=True)
 
+    eval_batches = {split: task.batches(split, None) for split in SPLITS}  # fixed order: build once
     for epoch in range(len(run["history"]), epochs):
         batches = task.batches("train", epoch)
         state, losses = None, []
@@ -103,7 +100,7 @@ def train_twin(
             "batch_order_digest": batch_digest(batches),
         }
         for split in SPLITS:
-            record[split] = evaluate(twin, model, task.batches(split, None), task.carries_state)
+            record[split] = evaluate(twin, model, eval_batches[split], task.carries_state)
         run["history"].append(record)
         if checkpoints is not None:
             save_checkpoint(checkpoints, epoch + 1, weights, run)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from ..atomic_files import write_npz_atomic
 from .locations import cache_dir
 
 CACHE_FORMAT = 1  # bump when a loader's output changes for the same sources and options
@@ -36,13 +35,5 @@ def cached_arrays(
         except (OSError, ValueError, zipfile.BadZipFile):
             pass  # a damaged cache is rebuilt
     arrays = build()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_npz_atomic(path, arrays)
     return arrays
