@@ -15,6 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 TASK ?= mnist
 QUICK ?=
 RESUME ?=
+SEEDS ?=
 
 install: $(STAMP)
 
@@ -37,7 +38,7 @@ data: $(STAMP)
 	$(PY) -m harness data
 
 compare: $(STAMP)
-	$(PY) -m harness compare --task $(TASK) $(if $(QUICK),--quick) $(if $(RESUME),--resume)
+	$(PY) -m harness compare --task $(TASK) $(if $(QUICK),--quick) $(if $(RESUME),--resume) $(if $(SEEDS),--seeds $(SEEDS))
 
 compare-all: $(STAMP)
 	for task in mnist imdb ptb_lm ptb_pos; do $(PY) -m harness compare --task $$task $(if $(QUICK),--quick) || exit $$?; done

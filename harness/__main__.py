@@ -36,6 +36,11 @@ def main(argv=None) -> int:
         sub.add_argument("--data-dir", type=Path, default=None, help="data folder (default $LSTM_TWINS_DATA or ./data)")
         sub.add_argument("--no-progress", action="store_true", help="no progress bars")
         sub.add_argument("--resume", action="store_true", help="continue from the last complete epoch's checkpoint")
+        if name == "compare":
+            sub.add_argument("--seeds", type=_non_negative, nargs="+", default=None, metavar="SEED",
+                             help="run each twin once per seed (default: the config's seed)")
+        else:
+            sub.add_argument("--seed", type=_non_negative, default=None, help="override the config's seed")
 
     bench = commands.add_parser("bench", help="training-step throughput of both twins per task shape")
     bench.add_argument("--task", action="append", choices=("mnist", "imdb", "ptb_lm", "ptb_pos"),
@@ -54,6 +59,16 @@ def _positive(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a non-negative integer")
     return value
 
 
@@ -108,6 +123,8 @@ def _train(args) -> int:
     path, config = _checked_config(args)
     if config is None:
         return 2
+    if args.seed is not None:
+        config = {**config, "seed": args.seed}
     folder = results_folder(path, args.quick)
     lock = nullcontext() if os.environ.get(LOCK_HELD) == str(folder) else exclusive_lock(folder / ".lock")
     try:
@@ -124,23 +141,25 @@ def _compare(args) -> int:
     from .atomic_files import LockedError, exclusive_lock
     from .results import results_folder, write_comparison
 
-    path, _ = _checked_config(args)
+    path, config = _checked_config(args)
     if path is None:
         return 2
     folder = results_folder(path, args.quick)
     twins = TWINS if args.twin == "both" else (args.twin,)
+    seeds = args.seeds or [config["seed"]]
     worst = 0
     try:
         with exclusive_lock(folder / ".lock"):  # one comparison of a task at a time: no mixed results
-            for twin in twins:  # each twin in its own process: its own peak memory, and a crash stays its own
+            for seed, twin in ((seed, twin) for seed in seeds for twin in twins):
+                # each run in its own process: its own peak memory, and a crash stays its own
                 command = [sys.executable, "-m", "harness", "train", "--task", args.task, "--twin", twin,
-                           "--config", str(path)]
+                           "--config", str(path), "--seed", str(seed)]
                 command += ["--epochs", str(args.epochs)] if args.epochs else []
                 command += ["--data-dir", str(args.data_dir)] if args.data_dir else []
                 flags = (("--quick", args.quick), ("--no-progress", args.no_progress), ("--resume", args.resume))
                 command += [flag for flag, on in flags if on]
                 code = subprocess.call(command, env={**os.environ, LOCK_HELD: str(folder)})
-                if code == 2:  # bad input: the other twin would fail the same way
+                if code == 2:  # bad input: the other runs would fail the same way
                     return 2
                 worst = max(worst, code)
             for written in write_comparison(folder):

@@ -71,6 +71,7 @@ DATA_FIELDS = {
     "ptb_pos": {
         "min_count": Field(int, 2, **_POSITIVE),
         "lowercase": Field(bool, True),
+        "glove_words": Field(int, 0, low=0),  # the N most frequent GloVe words join the vocabulary
         "padding": Field(str, "post", choices=("pre", "post")),
     },
 }

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 from .atomic_files import write_text_atomic
 from .bench import bench_markdown
 from .config import TASKS
-from .results import RESULTS_DIR, TWIN_LABELS, comparison_table, read_runs
+from .results import RESULTS_DIR, TWIN_LABELS, agreement_line, comparison_table, read_runs
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 TITLES = {
     "mnist": "MNIST (rows of pixels as a sequence)",
@@ -27,21 +29,11 @@ def results_section(results_dir: Path = RESULTS_DIR) -> str:
     parts = []
     for task in TASKS:
         parts.append(f"### {TITLES[task]}\n")
-        task_runs = {name: runs for name, runs in all_runs.items() if next(iter(runs.values()))["task"] == task}
+        task_runs = {name: runs for name, runs in all_runs.items() if runs[0]["task"] == task}
         if not task_runs:
             parts.append(f"No full run committed yet (`make compare TASK={task}`).\n")
         for name, runs in task_runs.items():
-            first = next(iter(runs.values()))
-            sizes = ", ".join(f"{k} {v:,}" for k, v in first["split_sizes"].items())
-            wall = ", ".join(
-                f"{TWIN_LABELS[r['twin']]} {sum(e['seconds'] for e in r['history']) / 60:.1f} min" for r in runs.values()
-            )
-            parts.append(
-                f"Config `{first['config_file']}` (seed {first['config']['seed']}); split: {sizes}; "
-                f"training wall time: {wall}. "
-                f"Details and curves: [`results/{name}/comparison.md`](results/{name}/comparison.md).\n\n"
-                f"{comparison_table(runs)}\n"
-            )
+            parts.append(f"{_run_summary(name, runs)}\n\n{comparison_table(runs)}\n")
     bench = results_dir / "bench.json"
     if bench.exists():
         report = json.loads(bench.read_text(encoding="utf-8"))
@@ -51,6 +43,38 @@ def results_section(results_dir: Path = RESULTS_DIR) -> str:
             "Details: [`results/bench.md`](results/bench.md).\n\n" + bench_markdown(report) + "\n"
         )
     return "\n".join(parts)
+
+
+def _run_summary(name: str, runs: list[dict]) -> str:
+    """The config (its header comment says what it is), split, seeds, epochs, wall time, agreement."""
+    first = runs[0]
+    sizes = ", ".join(f"{k} {v:,}" for k, v in first["split_sizes"].items())
+    seeds = sorted({r["config"]["seed"] for r in runs})
+    wall = []
+    for twin, label in TWIN_LABELS.items():
+        minutes = [sum(e["seconds"] for e in r["history"]) / 60 for r in runs if r["twin"] == twin]
+        if minutes:
+            wall.append(f"{label} {statistics.fmean(minutes):.1f} min")
+    epochs = sorted({len(r["history"]) for r in runs})
+    return (
+        f"**`{first['config_file']}`**: {config_comment(first['config_file'])}\n\n"
+        f"Split: {sizes}. Seeds: {', '.join(map(str, seeds))}. Epochs: {'/'.join(map(str, epochs))}. "
+        f"Training time per seed (evaluation excluded): {', '.join(wall)}. {agreement_line(runs)} "
+        f"Details and curves: [`results/{name}/comparison.md`](results/{name}/comparison.md)."
+    )
+
+
+def config_comment(config_file: str) -> str:
+    """The comment lines at the top of a config file, joined into one paragraph ("" if none or missing)."""
+    path = ROOT / config_file
+    if not path.exists():
+        return ""
+    lines = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    return " ".join(lines)
 
 
 def update_readme(readme: Path = README, results_dir: Path = RESULTS_DIR) -> Path:

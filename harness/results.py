@@ -93,85 +93,142 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def read_runs(folder: Path) -> dict[str, dict]:
-    """{twin: run} for the JSON files present in folder."""
-    runs = {}
-    for twin in TWIN_LABELS:
-        path = folder / f"{twin}.json"
-        if path.exists():
-            runs[twin] = json.loads(path.read_text(encoding="utf-8"))
-    return runs
+def run_file(folder: Path, twin: str, seed: int) -> Path:
+    """Where one twin's run with one seed is written: <folder>/<twin>-seed<seed>.json."""
+    return folder / f"{twin}-seed{seed}.json"
 
 
-def comparison_table(runs: dict[str, dict]) -> str:
-    """A Markdown table: one row per twin, final-epoch figures."""
-    metric = next(iter(runs.values()))["metric"]
+def read_runs(folder: Path) -> list[dict]:
+    """The runs written in folder, by seed, NumPy before TensorFlow."""
+    runs = [json.loads(p.read_text(encoding="utf-8")) for p in folder.glob("*-seed*.json")]
+    return sorted(runs, key=lambda r: (r["config"]["seed"], list(TWIN_LABELS).index(r["twin"])))
+
+
+def comparison_table(runs: list[dict]) -> str:
+    """A Markdown table, one row per twin: last-epoch figures, mean ± sample std over its seeds."""
+    metric = runs[0]["metric"]
     if metric == "perplexity":
         columns = [("test perplexity", "test", "perplexity"), ("train perplexity", "train", "perplexity"),
                    ("valid perplexity", "valid", "perplexity"), ("train loss", "train", "loss")]
     else:
         columns = [("test accuracy", "test", "accuracy"), ("train accuracy", "train", "accuracy"),
                    ("train loss", "train", "loss"), ("valid accuracy", "valid", "accuracy")]
-    header = ["Model", *[c[0] for c in columns], "epochs", "s/epoch", "samples/s", "peak MiB", "status"]  # medians
+    header = ["Model", "seeds", *[c[0] for c in columns], "epochs", "s/epoch", "samples/s", "peak MiB", "status"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for twin, run in runs.items():
-        history = run["history"]
-        if not history:
-            cells = ["—"] * len(columns) + ["0", "—", "—", "—"]
+    for twin, label in TWIN_LABELS.items():
+        mine = [r for r in runs if r["twin"] == twin]
+        if not mine:
+            continue
+        trained = [r for r in mine if r["history"]]
+        cells = [str(len(mine))]
+        if not trained:
+            cells += ["—"] * len(columns) + ["0", "—", "—", "—"]
         else:
-            last = history[-1]
-            cells = [_format(last[split][key], key) for _, split, key in columns]
-            seconds = statistics.median(e["seconds"] for e in history)
-            speed = statistics.median(e["samples_per_second"] for e in history)
-            cells += [str(len(history)), f"{seconds:.1f}", f"{speed:,.0f}", f"{run['peak_memory_mib']:.0f}"]
-        lines.append(f"| {TWIN_LABELS[twin]} | " + " | ".join(cells) + f" | {run['status']} |")
+            cells += [_format([r["history"][-1][split][key] for r in trained], key) for _, split, key in columns]
+            epochs = sorted({len(r["history"]) for r in trained})
+            every = [e for r in trained for e in r["history"]]  # s/epoch and samples/s: medians over all epochs
+            cells += ["/".join(map(str, epochs)), f"{statistics.median(e['seconds'] for e in every):.1f}",
+                      f"{statistics.median(e['samples_per_second'] for e in every):,.0f}",
+                      f"{max(r['peak_memory_mib'] for r in mine):.0f}"]
+        statuses = [r["status"] for r in mine]
+        status = ", ".join(f"{statuses.count(s)} {s}" if len(mine) > 1 else s for s in dict.fromkeys(statuses))
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {status} |")
     return "\n".join(lines)
 
 
-def _format(value: float, key: str) -> str:
-    if key == "accuracy":
-        return f"{100 * value:.2f} %"
-    return f"{value:.2f}" if key == "perplexity" else f"{value:.4f}"
+def _format(values: list[float], key: str) -> str:
+    """One value, or the mean ± sample standard deviation of several."""
+    scale, unit, digits = {"accuracy": (100, " %", 2), "perplexity": (1, "", 2)}.get(key, (1, "", 4))
+    mean = scale * statistics.fmean(values)
+    if len(values) == 1:
+        return f"{mean:.{digits}f}{unit}"
+    return f"{mean:.{digits}f} ± {scale * statistics.stdev(values):.{digits}f}{unit}"
 
 
-def comparison_markdown(runs: dict[str, dict]) -> str:
-    first = next(iter(runs.values()))
+def agreement(runs: list[dict]) -> list[dict]:
+    """Per seed run by both twins: their test metric and the gap (accuracy points, or perplexity %)."""
+    metric = runs[0]["metric"]
+    by_seed: dict[int, dict] = {}
+    for run in runs:
+        if run["history"]:
+            by_seed.setdefault(run["config"]["seed"], {})[run["twin"]] = run["history"][-1]["test"][metric]
+    rows = []
+    for seed, values in sorted(by_seed.items()):
+        if len(values) == len(TWIN_LABELS):
+            a, b = values["numpy"], values["tensorflow"]
+            gap = 100 * abs(a - b) / b if metric == "perplexity" else 100 * abs(a - b)
+            rows.append({"seed": seed, "numpy": a, "tensorflow": b, "gap": gap})
+    return rows
+
+
+def agreement_line(runs: list[dict]) -> str:
+    """One sentence: the largest gap between the twins on test over the seeds both ran."""
+    rows = agreement(runs)
+    if not rows:
+        return ""
+    worst = max(rows, key=lambda row: row["gap"])
+    unit = "% relative perplexity" if runs[0]["metric"] == "perplexity" else "points of accuracy"
+    return (f"Largest test gap |NumPy − TensorFlow| over {len(rows)} seed{'s' * (len(rows) > 1)}: "
+            f"{worst['gap']:.2f} {unit} (seed {worst['seed']}).")
+
+
+def comparison_markdown(runs: list[dict]) -> str:
+    first = runs[0]
     task = first["task"]
     quick = " (quick smoke run: a small subset, not a result)" if first["quick"] else ""
     sizes = ", ".join(f"{k} {v:,}" for k, v in first["split_sizes"].items())
+    seeds = sorted({r["config"]["seed"] for r in runs})
     lines = [
         f"# {task}: NumPy twin vs TensorFlow twin{quick}",
         "",
-        f"Config `{first['config_file']}`, seed {first['config']['seed']}; data split: {sizes}.",
-        "Figures are from the last epoch; s/epoch and samples/s are training-only medians over epochs.",
+        f"Config `{first['config_file']}`, seeds {', '.join(map(str, seeds))}; data split: {sizes}.",
+        "Figures are from the last epoch (mean ± sample standard deviation over seeds); s/epoch and samples/s are "
+        "training-only medians over epochs.",
         "Generated by `python -m harness compare` from the JSON files beside it; do not edit.",
         "",
         comparison_table(runs),
         "",
     ]
-    for twin, run in runs.items():
+    rows = agreement(runs)
+    if rows:
+        metric = first["metric"]
+        gap = "gap (% of TF)" if metric == "perplexity" else "gap (points)"
+        lines += [f"Per seed, test {metric}:", "", f"| seed | NumPy | TensorFlow | {gap} |", "|---|---|---|---|"]
+        lines += [f"| {r['seed']} | {_format([r['numpy']], metric)} | {_format([r['tensorflow']], metric)} | "
+                  f"{r['gap']:.2f} |" for r in rows]
+        lines.append("")
+    for run in runs:
         if run["status"] != "complete":
-            lines.append(f"- {TWIN_LABELS[twin]} {run['status']}: {run.get('message', '')}")
+            lines.append(f"- {TWIN_LABELS[run['twin']]} seed {run['config']['seed']} {run['status']}: "
+                         f"{run.get('message', '')}")
     return "\n".join(lines) + "\n"
 
 
-def plot_curves(path: Path, runs: dict[str, dict]) -> Optional[Path]:
-    """Both twins' loss and metric per epoch, one figure with two panels, written atomically."""
+def plot_curves(path: Path, runs: list[dict]) -> Optional[Path]:
+    """Both twins' loss and metric per epoch (mean over seeds, band from min to max), written atomically."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
 
-    metric = next(iter(runs.values()))["metric"]
+    metric = runs[0]["metric"]
     fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(10, 4))
     looks = {"numpy": dict(color="tab:blue", marker="o", linewidth=3, alpha=0.6),
              "tensorflow": dict(color="tab:orange", marker="x", linewidth=1.2)}  # drawn on top: both stay visible
-    for twin, run in runs.items():
-        epochs = [e["epoch"] for e in run["history"]]
+    for twin, label in TWIN_LABELS.items():
+        histories = [r["history"] for r in runs if r["twin"] == twin and r["history"]]
+        if not histories:
+            continue
+        epochs = min(len(h) for h in histories)  # the epochs every seed reached
+        x = np.arange(1, epochs + 1)
+        seeds = f" ({len(histories)} seeds)" if len(histories) > 1 else ""
         for split, style in (("train", "-"), ("valid", "--")):
-            label = f"{TWIN_LABELS[twin]} {split}"
             for ax, key in ((ax_loss, "loss"), (ax_metric, metric)):
-                ax.plot(epochs, [e[split][key] for e in run["history"]], linestyle=style, label=label, **looks[twin])
+                values = np.array([[e[split][key] for e in h[:epochs]] for h in histories])
+                ax.plot(x, values.mean(axis=0), linestyle=style, label=f"{label} {split}{seeds}", **looks[twin])
+                if len(histories) > 1:
+                    ax.fill_between(x, values.min(axis=0), values.max(axis=0), color=looks[twin]["color"], alpha=0.15)
     ax_loss.set(xlabel="epoch", ylabel="loss", title="Loss")
     ax_metric.set(xlabel="epoch", ylabel=metric, title=metric.capitalize())
     if metric == "perplexity":

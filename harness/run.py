@@ -1,4 +1,4 @@
-"""One twin's run on one task: prepare, train, and write results/<task>/<twin>.json."""
+"""One twin's run on one task with one seed: prepare, train, write results/<config>/<twin>-seed<N>.json."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 from .atomic_files import write_json_atomic
-from .results import current_rss_mb, environment, peak_rss_mb, reset_peak_rss, results_folder
+from .results import current_rss_mb, environment, peak_rss_mb, reset_peak_rss, results_folder, run_file
 from .tasks import prepare_task
 from .training import train_twin
 
@@ -20,7 +20,8 @@ def run_twin(
 ) -> dict:
     """Train `twin_name` as `config` says (epochs: override; quick: the config's smoke subset).
 
-    Checkpoints after every epoch in results/<task>/checkpoints/<twin>/; resume continues
+    The config's seed decides the data split, initial weights and batch order.
+    Checkpoints after every epoch in results/<config>/checkpoints/<twin>-seed<N>/; resume continues
     from the last one. The JSON is written atomically once the run ends, diverged or complete.
     """
     task = prepare_task(config, data_root, quick)
@@ -30,7 +31,8 @@ def run_twin(
     machine = environment()  # before training: the commit and versions of the code this run loaded
     reset_peak_rss()  # the window starts now: loading the data may have peaked higher
     baseline = current_rss_mb()
-    run = train_twin(twin, task, config, epochs, progress, folder / "checkpoints" / twin_name, resume)
+    run = train_twin(twin, task, config, epochs, progress, folder / "checkpoints" / run_file(folder, twin_name, config["seed"]).stem,
+                     resume)
     record = {
         "task": config["task"],
         "twin": twin_name,
@@ -43,7 +45,7 @@ def run_twin(
         "peak_memory_mib": peak_rss_mb() - baseline,
         **machine,
     }
-    write_json_atomic(folder / f"{twin_name}.json", record)
+    write_json_atomic(run_file(folder, twin_name, config["seed"]), record)
     if run["status"] != "complete":
         print(f"{twin_name}: {run['status']}: {run.get('message', '')}")
     return record

@@ -119,7 +119,8 @@ def _prepare_imdb(config, data_root, quick):
 
 def _prepare_ptb_pos(config, data_root, quick):
     d = config["data"]
-    data = ptb_pos.load_ptb_pos(data_root, d["min_count"], d["lowercase"])
+    extra = glove.load_glove(data_root)[0][: d["glove_words"]] if d["glove_words"] else ()  # most frequent first
+    data = ptb_pos.load_ptb_pos(data_root, d["min_count"], d["lowercase"], extra)
     loaded = {split: data[split] for split in ("train", "valid", "test")}
     return _prepare_sequences(config, data_root, quick, "ptb_pos", loaded, data["words"], len(data["tags"]), "per_step")
 

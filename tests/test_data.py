@@ -228,6 +228,18 @@ def test_ptb_pos_split_by_file_drops_traces(tmp_path):
     assert valid_words[0] == "<unk>"  # Name9 is unseen in training
 
 
+def test_ptb_pos_extra_words_join_the_vocabulary(tmp_path, monkeypatch):
+    monkeypatch.setenv("LSTM_TWINS_CACHE", str(tmp_path / "cache"))
+    make_treebank(tmp_path)
+    plain = ptb_pos.load_ptb_pos(tmp_path, min_count=2)
+    data = ptb_pos.load_ptb_pos(tmp_path, min_count=2, extra_words=["name9", "zebra", "<unk>"])
+    assert data["words"][:2] == ["<pad>", "<unk>"] and data["words"].count("<unk>") == 1
+    assert set(data["words"]) == set(plain["words"]) | {"name9", "zebra"}
+    valid_words = [data["words"][k] for k in data["valid"][0].flat]
+    assert valid_words[0] == "name9"  # unseen in training, but an extra word: not <unk>
+    np.testing.assert_array_equal(data["train"][1].flat, plain["train"][1].flat)  # same tags
+
+
 def test_ptb_pos_from_zip(tmp_path):
     import shutil
 

@@ -24,7 +24,7 @@ def test_quick_compare_on_real_data(task, tmp_path):
                           env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     folder = tmp_path / "quick" / task
-    runs = {twin: json.loads((folder / f"{twin}.json").read_text()) for twin in ("numpy", "tensorflow")}
+    runs = {twin: json.loads((folder / f"{twin}-seed42.json").read_text()) for twin in ("numpy", "tensorflow")}
     losses = [runs[twin]["history"][-1]["test"]["loss"] for twin in runs]
     assert losses[0] == pytest.approx(losses[1], rel=1e-3), "the twins disagree after one float32 epoch"
     assert (folder / "comparison.md").exists() and (folder / "curves.png").exists()

@@ -148,11 +148,11 @@ def test_run_writes_json_table_and_plot_that_agree(data_root, tmp_path):
     written = results.write_comparison(folder)
     assert [p.name for p in written] == ["comparison.md", "curves.png"]
     assert (folder / "curves.png").read_bytes()[:4] == b"\x89PNG"
-    run = json.loads((folder / "numpy.json").read_text())
+    run = json.loads(results.run_file(folder, "numpy", config["seed"]).read_text())
     assert run["status"] == "complete" and len(run["history"]) == 2
     assert run["versions"]["numpy"] == np.__version__ and run["machine"]["cpus"] >= 1
     test_accuracy = run["history"][-1]["test"]["accuracy"]
-    assert f"| NumPy | {100 * test_accuracy:.2f} % |" in (folder / "comparison.md").read_text()
+    assert f"| NumPy | 1 | {100 * test_accuracy:.2f} % |" in (folder / "comparison.md").read_text()
 
     page = tmp_path / "README.md"
     page.write_text(f"intro\n{readme.START}\nold\n{readme.END}\noutro\n")
@@ -160,6 +160,45 @@ def test_run_writes_json_table_and_plot_that_agree(data_root, tmp_path):
     text = page.read_text()
     assert "old" not in text and text.startswith("intro") and text.endswith("outro\n")
     assert f"{100 * test_accuracy:.2f} %" in text and "No full run committed yet (`make compare TASK=imdb`)" in text
+
+
+def fake_run(twin, seed, test_accuracy, status="complete"):
+    epoch = {"epoch": 1, "seconds": 2.0, "samples_per_second": 100.0,
+             **{split: {"loss": 0.5, "accuracy": test_accuracy} for split in ("train", "valid", "test")}}
+    return {"task": "mnist", "twin": twin, "quick": False, "metric": "accuracy", "config_file": "configs/mnist.yaml",
+            "config": {"seed": seed}, "split_sizes": {"train": 10, "valid": 2, "test": 2}, "history": [epoch],
+            "status": status, "peak_memory_mib": 5.0}
+
+
+def test_tables_report_mean_and_std_over_seeds_and_the_gap_per_seed(tmp_path):
+    runs = [fake_run("numpy", s, a) for s, a in ((1, 0.90), (2, 0.92), (3, 0.94))]
+    runs += [fake_run("tensorflow", s, a) for s, a in ((1, 0.91), (2, 0.92), (3, 0.935))]
+    table = results.comparison_table(runs)
+    assert "| NumPy | 3 | 92.00 ± 2.00 % |" in table
+    assert "| TensorFlow | 3 | 92.17 ± 1.26 % |" in table
+    assert [round(row["gap"], 6) for row in results.agreement(runs)] == [1.0, 0.0, 0.5]
+    assert "over 3 seeds: 1.00 points of accuracy (seed 1)" in results.agreement_line(runs)
+    markdown = results.comparison_markdown(runs + [fake_run("numpy", 4, 0.5, status="diverged")])
+    assert "seeds 1, 2, 3, 4" in markdown and "| 3 | 94.00 % | 93.50 % | 0.50 |" in markdown
+    assert "- NumPy seed 4 diverged" in markdown and "3 complete, 1 diverged" in markdown
+    assert results.plot_curves(tmp_path / "curves.png", runs).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_compare_runs_every_seed_and_tables_them(data_root, tmp_path):
+    small = tmp_path / "small.yaml"
+    raw = yaml.safe_load(config_path("mnist").read_text())
+    raw["data"]["valid_size"] = 10
+    raw["model"]["hidden_size"] = 4
+    small.write_text(yaml.safe_dump(raw))
+    done = cli("compare", "--task", "mnist", "--twin", "numpy", "--config", str(small), "--seeds", "3", "4",
+               "--epochs", "1", "--no-progress", env_root=data_root, results_dir=tmp_path / "results")
+    assert done.returncode == 0, done.stderr
+    folder = tmp_path / "results" / "small"
+    runs = results.read_runs(folder)
+    assert [(r["twin"], r["config"]["seed"]) for r in runs] == [("numpy", 3), ("numpy", 4)]
+    assert runs[0]["initial_weights_digest"] != runs[1]["initial_weights_digest"]
+    assert "| NumPy | 2 |" in (folder / "comparison.md").read_text()
+    assert sorted(p.name for p in (folder / "checkpoints").iterdir()) == ["numpy-seed3", "numpy-seed4"]
 
 
 def test_nan_loss_marks_the_run_diverged(data_root):
@@ -182,13 +221,13 @@ def cli(*args, env_root=None, results_dir=None):
 
 
 def test_cli_rejects_unknown_task_bad_config_and_missing_data(tmp_path):
-    earlier = tmp_path / "results" / "mnist" / "numpy.json"
+    earlier = tmp_path / "results" / "mnist" / "numpy-seed42.json"
     earlier.parent.mkdir(parents=True)
     earlier.write_text('{"earlier": true}')
     done = cli("compare", "--task", "mnist", env_root=tmp_path / "empty", results_dir=tmp_path / "results")
     assert done.returncode == 2 and "MNIST: not found" in done.stderr
     assert earlier.read_text() == '{"earlier": true}'
-    assert sorted(p.name for p in earlier.parent.iterdir()) == [".lock", "numpy.json"], "nothing else written"
+    assert sorted(p.name for p in earlier.parent.iterdir()) == [".lock", "numpy-seed42.json"], "nothing else written"
     done = cli("compare", "--task", "cifar")
     assert done.returncode == 2 and "unknown task 'cifar'" in done.stderr
     bad = tmp_path / "bad.yaml"

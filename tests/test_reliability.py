@@ -74,8 +74,8 @@ def train_in_subprocess(env, kill_at=None, resume=False):
 
 def final_state(env):
     folder = env["results"] / "mnist"
-    run = json.loads((folder / "numpy.json").read_text())
-    _, weights, _ = load_checkpoint(folder / "checkpoints" / "numpy", env["config"])
+    run = json.loads((folder / "numpy-seed42.json").read_text())
+    _, weights, _ = load_checkpoint(folder / "checkpoints" / "numpy-seed42", env["config"])
     return run, weights
 
 
@@ -87,9 +87,9 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(env, tmp_pat
 
     killed = train_in_subprocess(env, kill_at=(1, 2))  # second step of the second epoch
     assert killed.returncode == -signal.SIGKILL
-    checkpoint = env["results"] / "mnist" / "checkpoints" / "numpy"
+    checkpoint = env["results"] / "mnist" / "checkpoints" / "numpy-seed42"
     assert json.loads((checkpoint / "latest.json").read_text())["epoch"] == 1
-    assert not (env["results"] / "mnist" / "numpy.json").exists()
+    assert not (env["results"] / "mnist" / "numpy-seed42.json").exists()
 
     resumed = train_in_subprocess(env, resume=True)
     assert resumed.returncode == 0, resumed.stderr

@@ -4,15 +4,17 @@
 file, in file order: the first 80% of the files for training, the next 10% for
 validation, the last 10% for test (wsj_0001-0159 / 0160-0179 / 0180-0199).
 Words are lowercased; training words seen fewer than min_count times, and words
-unseen in training, become <unk>.
+unseen in training, become <unk>, unless they are among the extra words (for example
+the most frequent words of GloVe, so that a pretrained embedding covers them).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -75,14 +77,19 @@ def read_tagged_files(source: Path) -> dict[str, list[list[tuple[str, str]]]]:
     return {fileid: [s for s in sentences if s] for fileid, sentences in files.items()}
 
 
-def load_ptb_pos(root: Optional[Path] = None, min_count: int = 2, lowercase: bool = True) -> dict:
+def load_ptb_pos(
+    root: Optional[Path] = None, min_count: int = 2, lowercase: bool = True, extra_words: Sequence[str] = ()
+) -> dict:
     """{"words": vocab, "tags": tag list, "train"|"valid"|"test": (word Sequences, tag Sequences)}.
 
     Word id 0 is <pad> and 1 is <unk>; tag ids start at 0 (masks mark the padding).
+    The vocabulary is the training words seen min_count times or more, plus extra_words.
     """
     source = find_source(root)
-    options = {"min_count": min_count, "lowercase": lowercase}
-    arrays = cached_arrays("ptb_pos", [source], options, lambda: _build(source, min_count, lowercase))
+    extra = sorted(set(extra_words))
+    options = {"min_count": min_count, "lowercase": lowercase,
+               "extra_words": hashlib.sha256("\n".join(extra).encode()).hexdigest()[:16] if extra else None}
+    arrays = cached_arrays("ptb_pos", [source], options, lambda: _build(source, min_count, lowercase, extra))
     data = {"words": arrays["words"].tolist(), "tags": arrays["tags"].tolist()}
     for split in ("train", "valid", "test"):
         words = Sequences(arrays[f"{split}_words"], arrays[f"{split}_offsets"])
@@ -90,14 +97,14 @@ def load_ptb_pos(root: Optional[Path] = None, min_count: int = 2, lowercase: boo
     return data
 
 
-def _build(source: Path, min_count: int, lowercase: bool) -> dict[str, np.ndarray]:
+def _build(source: Path, min_count: int, lowercase: bool, extra_words: list[str]) -> dict[str, np.ndarray]:
     files = read_tagged_files(source)
     normal = str.lower if lowercase else str
     sentences = {
         split: [s for fileid in fileids for s in files[fileid]] for split, fileids in split_files(list(files)).items()
     }
     counts = Counter(normal(w) for s in sentences["train"] for w, _ in s)
-    words = [PAD, UNK] + sorted(w for w, c in counts.items() if c >= min_count)
+    words = [PAD, UNK] + sorted({w for w, c in counts.items() if c >= min_count} | set(extra_words) - {PAD, UNK})
     tags = sorted({t for s in sentences["train"] for _, t in s})
     word_index, tag_index = {w: k for k, w in enumerate(words)}, {t: k for k, t in enumerate(tags)}
     arrays = {"words": np.array(words), "tags": np.array(tags)}
