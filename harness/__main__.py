@@ -42,6 +42,13 @@ def main(argv=None) -> int:
         else:
             sub.add_argument("--seed", type=_non_negative, default=None, help="override the config's seed")
 
+    divergence = commands.add_parser("divergence", help="how fast the twins' float64 trajectories separate on a config")
+    divergence.add_argument("--task", required=True, help="mnist, imdb, ptb_lm or ptb_pos")
+    divergence.add_argument("--config", type=Path, default=None, help="config file (default configs/<task>.yaml)")
+    divergence.add_argument("--steps", type=_positive, default=200, help="SGD steps (default 200)")
+    divergence.add_argument("--seed", type=_non_negative, default=None, help="override the config's seed")
+    divergence.add_argument("--data-dir", type=Path, default=None, help="data folder (default $LSTM_TWINS_DATA or ./data)")
+
     bench = commands.add_parser("bench", help="training-step throughput of both twins per task shape")
     bench.add_argument("--task", action="append", choices=("mnist", "imdb", "ptb_lm", "ptb_pos"),
                        help="benchmark only this task (repeatable; default all four)")
@@ -49,7 +56,7 @@ def main(argv=None) -> int:
     commands.add_parser("readme", help="rewrite the README's result tables from results/*/*.json")
     args = parser.parse_args(argv)
     return {"parity": _parity, "data": _data, "compare": _compare, "train": _train, "readme": _readme,
-            "bench": _bench}[args.command](args)
+            "bench": _bench, "divergence": _divergence}[args.command](args)
 
 
 def _positive(text: str) -> int:
@@ -99,7 +106,7 @@ def _data(args) -> int:
 
 
 def _checked_config(args):
-    """The config for args.task, or None after printing the error."""
+    """(path, config) for args.task with --seed applied where given, or (None, None) after printing the error."""
     from .config import ConfigError, config_path, load_config
 
     try:
@@ -110,6 +117,8 @@ def _checked_config(args):
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return None, None
+    if getattr(args, "seed", None) is not None:  # train and divergence: --seed
+        config = {**config, "seed": args.seed}
     return path, config
 
 
@@ -123,8 +132,6 @@ def _train(args) -> int:
     path, config = _checked_config(args)
     if config is None:
         return 2
-    if args.seed is not None:
-        config = {**config, "seed": args.seed}
     folder = results_folder(path, args.quick)
     lock = nullcontext() if os.environ.get(LOCK_HELD) == str(folder) else exclusive_lock(folder / ".lock")
     try:
@@ -168,6 +175,30 @@ def _compare(args) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return worst
+
+
+def _divergence(args) -> int:
+    from .atomic_files import write_json_atomic, write_text_atomic
+    from .data.locations import DataMissingError
+    from .divergence import divergence_markdown, trajectory_divergence
+    from .results import results_folder
+    from .run import relative_to_project
+
+    path, config = _checked_config(args)
+    if config is None:
+        return 2
+    try:
+        report = trajectory_divergence(config, args.steps, args.data_dir)
+    except DataMissingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    folder = results_folder(path, quick=False)
+    report = {"config_file": relative_to_project(path), "seed": config["seed"], **report}
+    write_json_atomic(folder / "divergence.json", report)
+    markdown = divergence_markdown(report, report["config_file"])
+    write_text_atomic(folder / "divergence.md", markdown)
+    print(markdown)
+    return 0
 
 
 def _bench(args) -> int:

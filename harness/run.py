@@ -37,7 +37,7 @@ def run_twin(
         "task": config["task"],
         "twin": twin_name,
         "quick": quick,
-        "config_file": _relative(config_file),
+        "config_file": relative_to_project(config_file),
         "metric": task.metric,
         "split_sizes": task.sizes,
         "notes": task.notes,
@@ -51,7 +51,8 @@ def run_twin(
     return record
 
 
-def _relative(path: Path) -> str:
+def relative_to_project(path: Path) -> str:
+    """path relative to the project root where it lies inside it, else as given."""
     try:
         return str(Path(path).resolve().relative_to(Path(__file__).resolve().parents[1]))
     except ValueError:

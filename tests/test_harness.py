@@ -12,6 +12,7 @@ import impl_numpy
 import impl_tensorflow
 from harness import readme, results
 from harness.config import ConfigError, config_path, load_config, resolve_config
+from harness.divergence import trajectory_divergence
 from harness.initialisation import initial_weights, orthogonal
 from harness.run import run_twin
 from harness.spec import ModelSpec
@@ -201,6 +202,22 @@ def test_compare_runs_every_seed_and_tables_them(data_root, tmp_path):
     assert sorted(p.name for p in (folder / "checkpoints").iterdir()) == ["numpy-seed3", "numpy-seed4"]
 
 
+def test_divergence_starts_at_rounding_and_crosses_epochs(data_root, tmp_path):
+    report = trajectory_divergence(small_config(lr0=0.5), steps=6, data_root=data_root)
+    rows = report["rows"]
+    assert [(r["step"], r["epoch"]) for r in rows] == [(1, 1), (2, 1), (5, 2), (6, 2)]  # 4 batches per epoch
+    assert rows[0]["weight gap"] < 1e-13 and rows[0]["loss numpy"] == pytest.approx(rows[0]["loss tensorflow"])
+    assert all(r["weight gap"] < 1e-10 for r in rows)  # a small lr: the trajectories stay together
+
+    small = tmp_path / "small.yaml"
+    small.write_text(yaml.safe_dump({**yaml.safe_load(config_path("mnist").read_text()), "data": {"valid_size": 10}}))
+    done = cli("divergence", "--task", "mnist", "--config", str(small), "--steps", "2", env_root=data_root,
+               results_dir=tmp_path / "results")
+    assert done.returncode == 0, done.stderr
+    written = json.loads((tmp_path / "results" / "small" / "divergence.json").read_text())
+    assert [r["step"] for r in written["rows"]] == [1, 2] and "| 2 | 2 |" in done.stdout  # batch 64: one batch per epoch
+
+
 def test_nan_loss_marks_the_run_diverged(data_root):
     config = small_config(lr0=1e38, clip_norm=None, dtype="float32")
     task = prepare_task(config, data_root)
@@ -234,7 +251,8 @@ def test_cli_rejects_unknown_task_bad_config_and_missing_data(tmp_path):
     bad.write_text("task: mnist\nseed: -1\n")
     done = cli("compare", "--task", "mnist", "--config", str(bad))
     assert done.returncode == 2 and "seed is -1" in done.stderr
-    done = cli("train", "--task", "mnist", "--twin", "numpy", env_root=tmp_path / "empty")
+    done = cli("train", "--task", "mnist", "--twin", "numpy", env_root=tmp_path / "empty",
+               results_dir=tmp_path / "results")
     assert done.returncode == 2 and "MNIST: not found" in done.stderr and "Traceback" not in done.stderr
     done = cli("compare", "--task", "mnist", "--epochs", "0")
     assert done.returncode == 2 and "not a positive integer" in done.stderr
