@@ -16,6 +16,7 @@ TASK ?= mnist
 QUICK ?=
 RESUME ?=
 SEEDS ?=
+CONFIG ?=
 
 install: $(STAMP)
 
@@ -38,7 +39,7 @@ data: $(STAMP)
 	$(PY) -m harness data
 
 compare: $(STAMP)
-	$(PY) -m harness compare --task $(TASK) $(if $(QUICK),--quick) $(if $(RESUME),--resume) $(if $(SEEDS),--seeds $(SEEDS))
+	$(PY) -m harness compare --task $(TASK) $(if $(QUICK),--quick) $(if $(RESUME),--resume) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(CONFIG),--config $(CONFIG))
 
 compare-all: $(STAMP)
 	for task in mnist imdb ptb_lm ptb_pos; do $(PY) -m harness compare --task $$task $(if $(QUICK),--quick) || exit $$?; done
