@@ -31,8 +31,8 @@ def run_twin(
     machine = environment()  # before training: the commit and versions of the code this run loaded
     reset_peak_rss()  # the window starts now: loading the data may have peaked higher
     baseline = current_rss_mb()
-    run = train_twin(twin, task, config, epochs, progress, folder / "checkpoints" / run_file(folder, twin_name, config["seed"]).stem,
-                     resume)
+    output = run_file(folder, twin_name, config["seed"])
+    run = train_twin(twin, task, config, epochs, progress, folder / "checkpoints" / output.stem, resume)
     record = {
         "task": config["task"],
         "twin": twin_name,
@@ -45,7 +45,7 @@ def run_twin(
         "peak_memory_mib": peak_rss_mb() - baseline,
         **machine,
     }
-    write_json_atomic(run_file(folder, twin_name, config["seed"]), record)
+    write_json_atomic(output, record)
     if run["status"] != "complete":
         print(f"{twin_name}: {run['status']}: {run.get('message', '')}")
     return record
