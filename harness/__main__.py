@@ -27,13 +27,11 @@ def main(argv=None) -> int:
     for name, text in (("compare", "train both twins (or one) on a task and write the comparison"),
                        ("train", "train one twin on a task and write its JSON (what compare runs per twin)")):
         sub = commands.add_parser(name, help=text)
-        sub.add_argument("--task", required=True, help="mnist, imdb, ptb_lm or ptb_pos")
+        _add_config_arguments(sub)
         sub.add_argument("--twin", choices=("both", *TWINS) if name == "compare" else TWINS,
                          default="both" if name == "compare" else None, required=name == "train")
-        sub.add_argument("--config", type=Path, default=None, help="config file (default configs/<task>.yaml)")
         sub.add_argument("--epochs", type=_positive, default=None, help="override the config's epochs")
         sub.add_argument("--quick", action="store_true", help="smoke run: the config's small subset and few epochs")
-        sub.add_argument("--data-dir", type=Path, default=None, help="data folder (default $LSTM_TWINS_DATA or ./data)")
         sub.add_argument("--no-progress", action="store_true", help="no progress bars")
         sub.add_argument("--resume", action="store_true", help="continue from the last complete epoch's checkpoint")
         if name == "compare":
@@ -43,11 +41,9 @@ def main(argv=None) -> int:
             sub.add_argument("--seed", type=_non_negative, default=None, help="override the config's seed")
 
     divergence = commands.add_parser("divergence", help="how fast the twins' float64 trajectories separate on a config")
-    divergence.add_argument("--task", required=True, help="mnist, imdb, ptb_lm or ptb_pos")
-    divergence.add_argument("--config", type=Path, default=None, help="config file (default configs/<task>.yaml)")
+    _add_config_arguments(divergence)
     divergence.add_argument("--steps", type=_positive, default=200, help="SGD steps (default 200)")
     divergence.add_argument("--seed", type=_non_negative, default=None, help="override the config's seed")
-    divergence.add_argument("--data-dir", type=Path, default=None, help="data folder (default $LSTM_TWINS_DATA or ./data)")
 
     bench = commands.add_parser("bench", help="training-step throughput of both twins per task shape")
     bench.add_argument("--task", action="append", choices=("mnist", "imdb", "ptb_lm", "ptb_pos"),
@@ -57,6 +53,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     return {"parity": _parity, "data": _data, "compare": _compare, "train": _train, "readme": _readme,
             "bench": _bench, "divergence": _divergence}[args.command](args)
+
+
+def _add_config_arguments(sub: argparse.ArgumentParser) -> None:
+    """--task, --config and --data-dir: what every command that loads a task's config takes."""
+    sub.add_argument("--task", required=True, help="mnist, imdb, ptb_lm or ptb_pos")
+    sub.add_argument("--config", type=Path, default=None, help="config file (default configs/<task>.yaml)")
+    sub.add_argument("--data-dir", type=Path, default=None, help="data folder (default $LSTM_TWINS_DATA or ./data)")
 
 
 def _positive(text: str) -> int:
@@ -195,7 +198,7 @@ def _divergence(args) -> int:
     folder = results_folder(path, quick=False)
     report = {"config_file": relative_to_project(path), "seed": config["seed"], **report}
     write_json_atomic(folder / "divergence.json", report)
-    markdown = divergence_markdown(report, report["config_file"])
+    markdown = divergence_markdown(report)
     write_text_atomic(folder / "divergence.md", markdown)
     print(markdown)
     return 0
