@@ -122,11 +122,15 @@ def test_softmax_cross_entropy_is_stable_for_huge_logits():
     assert np.all(np.isfinite(grad))
 
 
-def test_blockwise_output_layer_equals_linear_then_cross_entropy(monkeypatch):
+@pytest.mark.parametrize("threads, threads_max_input", [("1", 64), ("2", 64), ("3", 64), ("2", 0)])
+def test_blockwise_output_layer_equals_linear_then_cross_entropy(monkeypatch, threads, threads_max_input):
     from impl_numpy import output_layer
     from impl_numpy.loss import token_weights
+    from impl_numpy.parallel import THREADS_VARIABLE
 
-    monkeypatch.setattr(output_layer, "BLOCK_ROWS", 4)  # several blocks, the last one short
+    monkeypatch.setattr(output_layer, "BLOCK_LOGITS", 3 * 5)  # blocks of 3 rows, some short
+    monkeypatch.setenv(THREADS_VARIABLE, threads)  # 11 rows shared among 1, 2 or 3 threads
+    monkeypatch.setattr(output_layer, "THREADS_MAX_INPUT", threads_max_input)  # 0: H = 3 is too wide
     rng = np.random.default_rng(7)
     x, W, b = rng.standard_normal((11, 3)), rng.standard_normal((3, 5)), rng.standard_normal(5)
     y = rng.integers(0, 5, size=11)
