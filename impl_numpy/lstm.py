@@ -45,7 +45,7 @@ class LSTMCache(NamedTuple):
 
 
 class LSTMGrads(NamedTuple):
-    x: np.ndarray  # (N, T, D)
+    x: Optional[np.ndarray]  # (N, T, D), or None when not asked for
     Wx: np.ndarray  # (D, 4H)
     Wh: np.ndarray  # (H, 4H)
     b: np.ndarray  # (4H,)
@@ -94,6 +94,8 @@ def lstm_forward(
     tanh_cs = ws.get("tanh_cs", (T, N, H), x.dtype)
     recurrent = ws.get("recurrent", (N, 4 * H), x.dtype)
     step_mask = None if mask is None else mask.T[:, :, None]  # (T, N, 1)
+    padded = None if mask is None else ~step_mask
+    padded_steps = set() if mask is None else set(np.flatnonzero(padded.any(axis=(1, 2))).tolist())
 
     for t in range(T):
         # i, f, g, o = σ(a_i), σ(a_f), tanh(a_c), σ(a_o), with a = x_t·Wx + h_{t-1}·Wh + b
@@ -109,9 +111,9 @@ def lstm_forward(
         # h_t = o ⊙ tanh(c_t)
         np.tanh(c, out=tanh_cs[t])
         h = np.multiply(o, tanh_cs[t], out=hs[t + 1])
-        if step_mask is not None:  # padded steps carry the state through
-            np.copyto(h, hs[t], where=~step_mask[t])
-            np.copyto(c, cs[t], where=~step_mask[t])
+        if t in padded_steps:  # padded steps carry the state through
+            np.copyto(h, hs[t], where=padded[t])
+            np.copyto(c, cs[t], where=padded[t])
 
     h_seq = hs[1:].transpose(1, 0, 2)  # (N, T, H)
     cache = LSTMCache(xs, gates, hs, cs, tanh_cs, step_mask, Wx, Wh)
@@ -124,11 +126,13 @@ def lstm_backward(
     dc_T: Optional[np.ndarray],
     cache: LSTMCache,
     workspace: Optional[Workspace] = None,
+    input_grad: bool = True,
 ) -> LSTMGrads:
     """Backpropagation through time.
 
     dh_seq: (N, T, H) gradient of the loss w.r.t. the outputs h_seq (None = zero).
     dh_T, dc_T: (N, H) gradients w.r.t. the final state (None = zero).
+    input_grad: False skips the gradient w.r.t. x (data, or a frozen embedding, needs none).
     Walks the forward loop in reverse, one block per forward line.
     """
     xs, gates, hs, cs, tanh_cs, step_mask, Wx, Wh = cache
@@ -147,6 +151,14 @@ def lstm_backward(
     np.multiply(tanh_cs, tanh_cs, out=dh_dc)
     np.subtract(1, dh_dc, out=dh_dc)
     dh_dc *= o
+    # ∂c_t/∂c_{t-1} = f; at a padded step c_t = c_{t-1} and h_t = h_{t-1}: there the cell's
+    # derivatives are 0, ∂c_t/∂c_{t-1} is 1, and dh passes through to h_{t-1} unchanged.
+    dc_dc_prev = f
+    if step_mask is not None:
+        gate_derivs *= step_mask
+        dh_dc *= step_mask
+        dc_dc_prev = np.where(step_mask, f, 1)
+        dh_passed = (~step_mask).astype(dtype)  # (T, N, 1): 1 at padded steps
 
     da_all = ws.get("da", (T, N, 4 * H), dtype)  # gradients of the pre-activations a
     dh = np.zeros((N, H), dtype=dtype) if dh_T is None else np.array(dh_T, dtype=dtype)
@@ -157,11 +169,6 @@ def lstm_backward(
     for t in reversed(range(T)):
         if dhs is not None:
             dh += dhs[t]
-        if step_mask is not None:  # a padded step passed h and c through: so do their gradients
-            dh_carried = np.where(step_mask[t], 0, dh)
-            dc_carried = np.where(step_mask[t], 0, dc)
-            dh = np.where(step_mask[t], dh, 0)
-            dc = np.where(step_mask[t], dc, 0)
         da = da_all[t]
         # h_t = o ⊙ tanh(c_t)
         np.multiply(dh, tanh_cs[t], out=da[:, 3 * H :])  # do
@@ -170,19 +177,19 @@ def lstm_backward(
         np.multiply(dc, g[t], out=da[:, :H])  # di
         np.multiply(dc, cs[t], out=da[:, H : 2 * H])  # df
         np.multiply(dc, i[t], out=da[:, 2 * H : 3 * H])  # dg
-        dc *= f[t]  # becomes dc_{t-1}
+        dc *= dc_dc_prev[t]  # becomes dc_{t-1}
         # i, f, g, o = σ(a_i), σ(a_f), tanh(a_c), σ(a_o)
         da *= gate_derivs[t]
         # a = x_t·Wx + h_{t-1}·Wh + b
-        dh = da @ Wh_T  # becomes dh_{t-1}
-        if step_mask is not None:
-            dh += dh_carried
-            dc += dc_carried
+        dh_prev = da @ Wh_T
+        if step_mask is not None:  # h passed through at padded steps
+            dh_prev += dh * dh_passed[t]
+        dh = dh_prev
 
     # The weight gradients, summed over all steps: one matmul each.
     da_flat = da_all.reshape(T * N, 4 * H)
     dWx = xs.reshape(T * N, D).T @ da_flat
     dWh = hs[:T].reshape(T * N, H).T @ da_flat
     db = da_flat.sum(axis=0)
-    dx = (da_flat @ Wx.T).reshape(T, N, D).transpose(1, 0, 2)
+    dx = (da_flat @ Wx.T).reshape(T, N, D).transpose(1, 0, 2) if input_grad else None
     return LSTMGrads(dx, dWx, dWh, db, dh, dc)

@@ -92,9 +92,10 @@ def loss_and_grads(model: NumpyModel, batch: Batch, state: Optional[State] = Non
         dh_seq = masked_mean_backward(dfeatures, batch.mask, T)  # (N, T, H)
     else:
         dh_seq = dfeatures.reshape(out.features.shape)
-    lstm = lstm_backward(dh_seq, None, None, out.lstm, model.workspace)
+    train_embedding = spec.has_embedding and spec.train_embedding
+    lstm = lstm_backward(dh_seq, None, None, out.lstm, model.workspace, input_grad=train_embedding)
     grads["lstm/kernel"], grads["lstm/recurrent_kernel"], grads["lstm/bias"] = lstm.Wx, lstm.Wh, lstm.b
-    if spec.has_embedding and spec.train_embedding:
+    if train_embedding:
         grads["embedding"] = embedding_backward(lstm.x, batch.inputs, spec.vocab_size)
     return loss, {name: grads[name] for name in spec.trainable_names()}, out.state
 

@@ -48,6 +48,20 @@ def test_lstm_gradients(padding, with_state):
         assert error <= TOLERANCE, f"d{name}: relative error {error:.2e}"
 
 
+def test_lstm_backward_without_input_gradient_changes_nothing_else():
+    rng = np.random.default_rng(3)
+    N, T, D, H = 3, 5, 4, 3
+    x = rng.standard_normal((N, T, D))
+    Wx, Wh, b = (0.5 * rng.standard_normal(s) for s in [(D, 4 * H), (H, 4 * H), (4 * H,)])
+    _, _, cache = lstm_forward(x, Wx, Wh, b, mask=random_mask(rng, N, T, "post"))
+    dh_seq = rng.standard_normal((N, T, H))
+    full = lstm_backward(dh_seq, None, None, cache)
+    without = lstm_backward(dh_seq, None, None, cache, input_grad=False)
+    assert without.x is None
+    for name in ["Wx", "Wh", "b", "h0", "c0"]:
+        np.testing.assert_array_equal(getattr(without, name), getattr(full, name))
+
+
 def test_lstm_masked_steps_carry_state():
     rng = np.random.default_rng(2)
     N, T, D, H = 2, 4, 3, 2
