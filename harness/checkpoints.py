@@ -4,7 +4,8 @@ A checkpoint is two files in the twin's checkpoint folder: `epoch-NNNN.npz` (the
 canonical weights) and then `latest.json` (the run record, naming that npz). The
 JSON is replaced last, so it always names a complete npz. Nothing else needs
 saving: the batch order of an epoch is a function of (seed, epoch), the learning
-rate of the epoch number, and the language model starts each epoch from zero state.
+rate of the epoch number and the epochs undone so far (in the run record), and the
+language model starts each epoch from zero state.
 """
 
 from __future__ import annotations

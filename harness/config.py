@@ -27,6 +27,7 @@ class Field:
     kind: type | tuple
     default: Any = None
     low: Optional[float] = None  # smallest allowed value (inclusive)
+    below: Optional[float] = None  # values must be smaller than this
     choices: Optional[tuple] = None
     optional: bool = False  # may be null
 
@@ -44,7 +45,7 @@ class Field:
             raise ConfigError(f"{where} is {value!r}; expected a finite {self._describe()}")
         if self.choices is not None and value not in self.choices:
             raise ConfigError(f"{where} is {value!r}; expected one of {list(self.choices)}")
-        if self.low is not None and value < self.low:
+        if self.low is not None and value < self.low or self.below is not None and value >= self.below:
             raise ConfigError(f"{where} is {value!r}; expected {self._describe()}")
         return value
 
@@ -53,6 +54,8 @@ class Field:
         text = " or ".join(k.__name__ for k in kinds)
         if self.low is not None:
             text += f" >= {self.low}"
+        if self.below is not None:
+            text += f"{' and' if self.low is not None else ''} < {self.below}"
         if self.choices is not None:
             text += f" in {list(self.choices)}"
         return text + (" or null" if self.optional else "")
@@ -93,6 +96,8 @@ SECTIONS = {
         "lr0": Field(float, None, low=0.0),
         "decay": Field(float, 0.0, low=0.0),
         "clip_norm": Field(float, None, low=0.0, optional=True),
+        # null = off; else an epoch that does not lower the valid loss is undone and lr0 scaled by this
+        "plateau_factor": Field(float, None, low=0.0, below=1.0, optional=True),
         "dtype": Field(str, "float32", choices=("float32", "float64")),
         "max_grad_norm": Field(float, None, low=0.0, optional=True),  # divergence guard; null = NaN/Inf only
     },

@@ -197,6 +197,13 @@ def comparison_markdown(runs: list[dict]) -> str:
         lines += [f"| {r['seed']} | {_format([r['numpy']], metric)} | {_format([r['tensorflow']], metric)} | "
                   f"{r['gap']:.2f} |" for r in rows]
         lines.append("")
+    undone = [(run, [e["epoch"] for e in run["history"] if "undone" in e]) for run in runs]
+    if any(epochs for _, epochs in undone):
+        lines += ["Epochs undone (valid loss not lower: the weights went back and the learning rate was scaled by "
+                  "`training.plateau_factor`; such an epoch's figures are those of the weights kept):", ""]
+        lines += [f"- {TWIN_LABELS[run['twin']]} seed {run['config']['seed']}: {', '.join(map(str, epochs)) or 'none'}"
+                  for run, epochs in undone]
+        lines.append("")
     for run in runs:
         if run["status"] != "complete":
             lines.append(f"- {TWIN_LABELS[run['twin']]} seed {run['config']['seed']} {run['status']}: "
@@ -229,6 +236,10 @@ def plot_curves(path: Path, runs: list[dict]) -> Optional[Path]:
                 ax.plot(x, values.mean(axis=0), linestyle=style, label=f"{label} {split}{seeds}", **looks[twin])
                 if len(histories) > 1:
                     ax.fill_between(x, values.min(axis=0), values.max(axis=0), color=looks[twin]["color"], alpha=0.15)
+        undone = [(e["epoch"], e["undone"]["valid"]) for h in histories for e in h[:epochs] if "undone" in e]
+        for ax, key in ((ax_loss, "loss"), (ax_metric, metric)) if undone else ():
+            ax.scatter([epoch for epoch, _ in undone], [valid[key] for _, valid in undone], marker="v",
+                       facecolors="none", edgecolors=looks[twin]["color"], label=f"{label} valid, epoch undone")
     ax_loss.set(xlabel="epoch", ylabel="loss", title="Loss")
     ax_metric.set(xlabel="epoch", ylabel=metric, title=metric.capitalize())
     if metric == "perplexity":

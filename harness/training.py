@@ -52,9 +52,11 @@ def train_twin(
     checkpoints: a folder for per-epoch checkpoints; resume continues from the last one.
     A NaN or Inf loss, or a gradient norm above training.max_grad_norm, stops the run with
     status "diverged" and a message; the history and checkpoint of the last good epoch stay.
+    With training.plateau_factor set, an epoch whose valid loss is no lower than the last kept
+    epoch's is undone: the weights go back, its metrics move to record["undone"] (the record keeps
+    those of the weights held), and lr0 is scaled by the factor from then on.
     """
     t = config["training"]
-    schedule = Schedule(t["lr0"], t["decay"], t["clip_norm"])
     weights = task.weights
     run = {"config": config, "initial_weights_digest": None, "history": [], "status": "running"}
     saved = load_checkpoint(checkpoints, config) if checkpoints is not None and resume else None
@@ -68,6 +70,7 @@ def train_twin(
 
     eval_batches = {split: task.batches(split, None) for split in SPLITS}  # fixed order: build once
     for epoch in range(len(run["history"]), epochs):
+        schedule = plateau_schedule(t, run["history"])
         batches = task.batches("train", epoch)
         state, losses = None, []
         bar = tqdm(batches, desc=f"{twin.NAME} epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
@@ -85,7 +88,7 @@ def train_twin(
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
         seconds = time.perf_counter() - start
-        weights = twin.get_weights(model)
+        held, weights = weights, twin.get_weights(model)
         if not all(np.isfinite(w).all() for w in weights.values()):
             run["status"] = "diverged"
             run["message"] = f"weights are not finite after epoch {epoch + 1}; last good loss {losses[-1]:.4f}"
@@ -98,18 +101,34 @@ def train_twin(
             "tokens_per_second": sum(b.targets.size if b.mask is None else int(b.mask.sum()) for b in batches)
             / seconds,
             "batch_order_digest": batch_digest(batches),
+            "learning_rate": schedule.lr0 / (1.0 + schedule.decay * epoch),
         }
         for split in SPLITS:
             record[split] = evaluate(twin, model, eval_batches[split], task.carries_state)
+        if t["plateau_factor"] is not None and run["history"] and (
+            record["valid"]["loss"] >= run["history"][-1]["valid"]["loss"]
+        ):
+            record["undone"] = {split: record[split] for split in SPLITS}
+            record.update({split: run["history"][-1][split] for split in SPLITS})
+            weights = held
+            model = twin.build_model(task.spec, weights, t["dtype"])
         run["history"].append(record)
         if checkpoints is not None:
             save_checkpoint(checkpoints, epoch + 1, weights, run)
         if progress:
             metric = task.metric
+            undone = f" (undone: valid {metric} {record['undone']['valid'][metric]:.4f})" if "undone" in record else ""
             print(f"{twin.NAME} epoch {epoch + 1}: train loss {record['train']['loss']:.4f}, "
-                  f"valid {metric} {record['valid'][metric]:.4f}, {seconds:.1f} s", flush=True)
+                  f"valid {metric} {record['valid'][metric]:.4f}{undone}, {seconds:.1f} s", flush=True)
     run["status"] = "complete"
     return run
+
+
+def plateau_schedule(training: dict, history: list[dict]) -> Schedule:
+    """The next epoch's schedule: lr0 scaled by training.plateau_factor per epoch undone so far."""
+    undone = sum("undone" in record for record in history)
+    scale = training["plateau_factor"] ** undone if undone else 1.0
+    return Schedule(training["lr0"] * scale, training["decay"], training["clip_norm"])
 
 
 def _divergence(result, max_grad_norm: Optional[float]) -> Optional[str]:

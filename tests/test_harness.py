@@ -57,7 +57,7 @@ def test_imdb_config_matches_the_seed_experiment():
     config = load_config(config_path("imdb"))
     assert config["seed"] == 42 and config["model"]["hidden_size"] == 32
     assert config["training"] == {"epochs": 10, "batch_size": 32, "lr0": 1.0, "decay": 0.2, "clip_norm": 5.0,
-                                  "dtype": "float32", "max_grad_norm": None}
+                                  "dtype": "float32", "max_grad_norm": None, "plateau_factor": None}
     assert config["model"]["embedding"] == "glove" and not config["model"]["train_embedding"]
 
 
@@ -70,6 +70,7 @@ BAD = [
     ({"model": {"train_embedding": "yes"}}, "model.train_embedding is 'yes'; expected bool"),
     ({"training": None, "model": {"hidden_size": True}}, "model.hidden_size is True"),
     ({"training": {"lr0": float("nan")}}, "training.lr0 is nan; expected a finite float"),
+    ({"training": {"plateau_factor": 1}}, r"training.plateau_factor is 1.0; expected float >= 0.0 and < 1.0 or null"),
 ]
 
 
@@ -182,6 +183,19 @@ def test_tables_report_mean_and_std_over_seeds_and_the_gap_per_seed(tmp_path):
     markdown = results.comparison_markdown(runs + [fake_run("numpy", 4, 0.5, status="diverged")])
     assert "seeds 1, 2, 3, 4" in markdown and "| 3 | 94.00 % | 93.50 % | 0.50 |" in markdown
     assert "- NumPy seed 4 diverged" in markdown and "3 complete, 1 diverged" in markdown
+    assert results.plot_curves(tmp_path / "curves.png", runs).read_bytes()[:4] == b"\x89PNG"
+    assert "Epochs undone" not in markdown
+
+
+def test_undone_epochs_are_listed_and_plotted(tmp_path):
+    runs = [fake_run("numpy", 1, 0.9), fake_run("tensorflow", 1, 0.9)]
+    for run in runs:
+        kept = run["history"][0]
+        worse = {split: {"loss": 0.7, "accuracy": 0.8} for split in ("train", "valid", "test")}
+        run["history"].append({**kept, "epoch": 2, "undone": worse})
+    runs[1]["history"][1].pop("undone")
+    markdown = results.comparison_markdown(runs)
+    assert "Epochs undone" in markdown and "- NumPy seed 1: 2\n- TensorFlow seed 1: none" in markdown
     assert results.plot_curves(tmp_path / "curves.png", runs).read_bytes()[:4] == b"\x89PNG"
 
 

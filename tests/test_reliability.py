@@ -18,6 +18,8 @@ from harness import results
 from harness.atomic_files import LockedError, exclusive_lock, write_json_atomic
 from harness.checkpoints import CheckpointError, load_checkpoint
 from harness.config import ConfigError, config_path, resolve_config
+from harness.run import run_twin
+from harness.spec import Schedule
 from harness.tasks import prepare_task
 from harness.training import train_twin
 
@@ -127,6 +129,64 @@ def test_injected_nan_marks_diverged_and_keeps_the_last_good_checkpoint(env, mon
     epoch, weights, saved = load_checkpoint(folder, config)
     assert epoch == 1 and len(saved["history"]) == 1
     assert all(np.isfinite(w).all() for w in weights.values())
+
+
+def ascent_in_epoch_2(monkeypatch):
+    """impl_numpy with the second epoch (0-based 1) climbing the loss: lr0 negated there."""
+    real_step = impl_numpy.train_step
+
+    def train_step(model, batch, schedule, epoch, state=None):
+        if epoch == 1:
+            schedule = Schedule(-schedule.lr0, schedule.decay, schedule.clip_norm)
+        return real_step(model, batch, schedule, epoch, state)
+
+    monkeypatch.setattr(impl_numpy, "train_step", train_step)
+
+
+def test_an_epoch_that_raises_the_valid_loss_is_undone_and_the_lr_scaled(env, monkeypatch):
+    config = env["config"]
+    config = {**config, "training": {**config["training"], "plateau_factor": 0.5, "decay": 0.25}}
+    task = prepare_task(config)
+    folder = env["results"] / "ckpt"
+    train_twin(impl_numpy, task, config, 1, progress=False, checkpoints=folder)
+    _, after_first, _ = load_checkpoint(folder, config)
+    ascent_in_epoch_2(monkeypatch)
+    run = train_twin(impl_numpy, task, config, 3, progress=False, checkpoints=folder, resume=True)
+    first, second, third = run["history"]
+    assert "undone" not in first and "undone" in second and "undone" not in third
+    assert second["undone"]["valid"]["loss"] > first["valid"]["loss"]
+    assert {k: second[k] for k in ("train", "valid", "test")} == {k: first[k] for k in ("train", "valid", "test")}
+    lr0 = config["training"]["lr0"]
+    assert [e["learning_rate"] for e in run["history"]] == [lr0, lr0 / 1.25, lr0 * 0.5 / 1.5]
+    assert third["valid"]["loss"] < first["valid"]["loss"]  # epoch 3 trains on from epoch 1's weights
+
+    monkeypatch.undo()  # the same three epochs, resumed after the undone one
+    resumed_folder = env["results"] / "resumed"
+    ascent_in_epoch_2(monkeypatch)
+    train_twin(impl_numpy, task, config, 2, progress=False, checkpoints=resumed_folder)
+    _, held, _ = load_checkpoint(resumed_folder, config)
+    for name in held:
+        np.testing.assert_array_equal(held[name], after_first[name])  # the checkpoint holds the kept weights
+    resumed = train_twin(impl_numpy, task, config, 3, progress=False, checkpoints=resumed_folder, resume=True)
+    assert without_timing(resumed["history"]) == without_timing(run["history"])
+
+
+def test_without_plateau_factor_a_worse_epoch_is_kept(env, monkeypatch):
+    ascent_in_epoch_2(monkeypatch)
+    run = train_twin(impl_numpy, prepare_task(env["config"]), env["config"], 2, progress=False)
+    first, second = run["history"]
+    assert "undone" not in second and second["valid"]["loss"] > first["valid"]["loss"]
+
+
+def test_resuming_a_complete_run_keeps_its_record(env):
+    args = ("numpy", env["config"], env["config_file"], 2, False, None, False)
+    run_twin(*args)
+    output = env["results"] / "mnist" / "numpy-seed42.json"
+    before = output.read_text()
+    record = run_twin(*args, resume=True)
+    assert output.read_text() == before and record == json.loads(before)
+    run_twin(*args[:3], 3, *args[4:], resume=True)  # one more epoch: trained on from the checkpoint
+    assert len(json.loads(output.read_text())["history"]) == 3
 
 
 def test_huge_learning_rate_diverges_with_a_clear_message(env):
