@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from .parity import relative_difference
-from .spec import Batch, Schedule
+from .spec import Batch
 from .tasks import TaskData, prepare_task
+from .training import plateau_schedule
 
 REPORT_STEPS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 
@@ -33,7 +34,7 @@ def trajectory_divergence(config: dict, steps: int, data_root: Optional[Path] = 
     config = {**config, "training": {**config["training"], "dtype": "float64"}}
     task = prepare_task(config, data_root)
     t = config["training"]
-    schedule = Schedule(t["lr0"], t["decay"], t["clip_norm"])
+    schedule = plateau_schedule(t, [])  # no epoch ends here, so none is undone
     twins = (impl_numpy, impl_tensorflow)
     models = [twin.build_model(task.spec, task.weights, "float64") for twin in twins]
     states = [None] * len(twins)

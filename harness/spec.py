@@ -107,6 +107,10 @@ class Schedule:
     decay: float = 0.0
     clip_norm: Optional[float] = None
 
+    def learning_rate(self, epoch: int) -> float:
+        """lr0 / (1 + decay · epoch), epoch counted from 0."""
+        return self.lr0 / (1.0 + self.decay * epoch)
+
 
 def check_dtype(dtype) -> np.dtype:
     """The dtype as np.dtype, or a ValueError naming the allowed ones."""

@@ -101,7 +101,7 @@ def train_twin(
             "tokens_per_second": sum(b.targets.size if b.mask is None else int(b.mask.sum()) for b in batches)
             / seconds,
             "batch_order_digest": batch_digest(batches),
-            "learning_rate": schedule.lr0 / (1.0 + schedule.decay * epoch),
+            "learning_rate": schedule.learning_rate(epoch),
         }
         for split in SPLITS:
             record[split] = evaluate(twin, model, eval_batches[split], task.carries_state)
