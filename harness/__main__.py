@@ -45,10 +45,11 @@ def main(argv=None) -> int:
     divergence.add_argument("--steps", type=_positive, default=200, help="SGD steps (default 200)")
     divergence.add_argument("--seed", type=_non_negative, default=None, help="override the config's seed")
 
-    bench = commands.add_parser("bench", help="training-step throughput of both twins per task shape")
+    bench = commands.add_parser("bench", help="training-step throughput of each twin per task shape, each in its own process")
     bench.add_argument("--task", action="append", choices=("mnist", "imdb", "ptb_lm", "ptb_pos"),
                        help="benchmark only this task (repeatable; default all four)")
-    bench.add_argument("--repeats", type=_positive, default=7, help="timed repeats per twin (default 7)")
+    bench.add_argument("--rounds", type=_positive, default=5,
+                       help="fresh processes per twin and task, alternating (default 5)")
     commands.add_parser("readme", help="rewrite the README's result tables from results/*/*.json")
     args = parser.parse_args(argv)
     return {"parity": _parity, "data": _data, "compare": _compare, "train": _train, "readme": _readme,
@@ -125,41 +126,51 @@ def _checked_config(args):
     return path, config
 
 
+def _run_folder(args, path, config):
+    """The results folder of the runs args asks for (results/<config>/, or one of its own for an override)."""
+    from .config import effective_config
+    from .results import results_folder
+
+    quick = getattr(args, "quick", False)
+    return results_folder(path, effective_config(config, getattr(args, "epochs", None), quick), quick)
+
+
 def _train(args) -> int:
     from .atomic_files import LockedError, exclusive_lock
     from .checkpoints import CheckpointError
     from .data.locations import DataMissingError
-    from .results import results_folder
-    from .run import run_twin
+    from .run import RunConflict, run_twin
 
     path, config = _checked_config(args)
     if config is None:
         return 2
-    folder = results_folder(path, args.quick)
+    folder = _run_folder(args, path, config)
     lock = nullcontext() if os.environ.get(LOCK_HELD) == str(folder) else exclusive_lock(folder / ".lock")
     try:
         with lock:
             run = run_twin(args.twin, config, path, args.epochs, args.quick, args.data_dir, not args.no_progress,
                            args.resume)
-    except (DataMissingError, CheckpointError, LockedError) as error:
+    except (DataMissingError, CheckpointError, LockedError, RunConflict) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0 if run["status"] == "complete" else 3
 
 
 def _compare(args) -> int:
+    """Each (seed, twin) in its own process; exit 0 only when every run completed."""
     from .atomic_files import LockedError, exclusive_lock
-    from .results import results_folder, write_comparison
+    from .config import effective_config, settings_digest
+    from .results import write_comparison
 
     path, config = _checked_config(args)
     if path is None:
         return 2
-    folder = results_folder(path, args.quick)
+    folder = _run_folder(args, path, config)
     twins = TWINS if args.twin == "both" else (args.twin,)
     seeds = args.seeds or [config["seed"]]
-    worst = 0
+    failed, diverged = {}, []
     try:
-        with exclusive_lock(folder / ".lock"):  # one comparison of a task at a time: no mixed results
+        with exclusive_lock(folder / ".lock"):  # one comparison of a folder at a time: no mixed results
             for seed, twin in ((seed, twin) for seed in seeds for twin in twins):
                 # each run in its own process: its own peak memory, and a crash stays its own
                 command = [sys.executable, "-m", "harness", "train", "--task", args.task, "--twin", twin,
@@ -171,20 +182,40 @@ def _compare(args) -> int:
                 code = subprocess.call(command, env={**os.environ, LOCK_HELD: str(folder)})
                 if code == 2:  # bad input: the other runs would fail the same way
                     return 2
-                worst = max(worst, code)
-            for written in write_comparison(folder):
+                if code == 3:
+                    diverged.append(f"{twin} seed {seed}")
+                elif code != 0:
+                    failed[(twin, seed)] = _exit_reason(code)
+            digest = settings_digest(effective_config(config, args.epochs, args.quick), args.quick)
+            for written in write_comparison(folder, digest, seeds, failed):
                 print(f"wrote {written}")
     except LockedError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    return worst
+    for (twin, seed), why in failed.items():
+        print(f"error: the {twin} run of seed {seed} failed: {why}; its earlier record, if any, is left as it was "
+              f"and not shown. Rerun it (add --resume to continue from its last checkpoint)", file=sys.stderr)
+    for name in diverged:
+        print(f"error: the {name} run diverged (see its JSON and the table)", file=sys.stderr)
+    return 1 if failed or diverged else 0
+
+
+def _exit_reason(code: int) -> str:
+    """A child's return code in words: "killed by SIGKILL", "exited with status 1"."""
+    import signal
+
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with status {code}"
 
 
 def _divergence(args) -> int:
     from .atomic_files import write_json_atomic, write_text_atomic
     from .data.locations import DataMissingError
     from .divergence import divergence_markdown, trajectory_divergence
-    from .results import results_folder
     from .run import relative_to_project
 
     path, config = _checked_config(args)
@@ -195,7 +226,7 @@ def _divergence(args) -> int:
     except DataMissingError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    folder = results_folder(path, quick=False)
+    folder = _run_folder(args, path, config)
     report = {"config_file": relative_to_project(path), "seed": config["seed"], **report}
     write_json_atomic(folder / "divergence.json", report)
     markdown = divergence_markdown(report)
@@ -209,7 +240,7 @@ def _bench(args) -> int:
     from .config import TASKS
     from .results import RESULTS_DIR
 
-    return main_bench(args.task or TASKS, args.repeats, RESULTS_DIR)
+    return main_bench(args.task or TASKS, args.rounds, RESULTS_DIR)
 
 
 def _readme(args) -> int:

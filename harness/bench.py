@@ -1,17 +1,23 @@
-"""`make bench`: training-step throughput of both twins, side by side in one process, per task shape.
+"""`make bench`: training-step throughput of each twin, each in its own fresh process, per task shape.
 
 For each task the model shape and batch size come from configs/<task>.yaml; the
 batches are fixed synthetic ones of the real shapes (token ids, padding masks,
-carried state for the language model). After warm-up, the twins are timed in
-turn, A B A B, so that both see the same machine noise; the headline is the
-ratio of their median samples per second. Peak memory is the increase of the
-peak RSS of a separate process that runs a few steps of one twin. For the NumPy
-twin, GFLOP/s are counted from the matmul sizes and compared with the float32
-GEMM throughput measured on the same machine in the same run.
+carried state for the language model). Two numerical libraries in one process
+fight over the cores (OpenBLAS's threads spin after each call, TensorFlow keeps
+pools of its own), so every measurement is a fresh process that imports one twin
+only: it warms up, times a few repeats of a few steps, and reports the median.
+Processes alternate NumPy, TensorFlow, NumPy, ... for several rounds, so both
+twins see the same machine noise; each twin's figure is the median over rounds
+(with min–max), the headline the ratio of the medians. Each process also reports
+its peak memory and its thread settings. For the NumPy twin, GFLOP/s are counted
+from the matmul sizes and compared with the float32 GEMM throughput, measured in
+a process of its own in the same run.
 """
 
 from __future__ import annotations
 
+import json
+import statistics
 import subprocess
 import sys
 import time
@@ -22,6 +28,8 @@ import numpy as np
 from .config import TASKS, config_path, load_config
 from .parity import random_weights
 from .spec import Batch, ModelSpec, Schedule, State
+
+TWINS = {"numpy": "impl_numpy", "tensorflow": "impl_tensorflow"}
 from .tasks import EMBEDDING_SIZE
 
 # Sizes of the synthetic data per task, kept in one table: (vocabulary, classes, time steps).
@@ -49,6 +57,10 @@ class BenchCase:
         lengths = rng.integers(T // 4, T + 1, size=N)
         mask = np.arange(T)[None, :] < lengths[:, None]
         return Batch(np.where(mask, inputs, 0), targets, mask)
+
+    def tokens(self, batch: Batch) -> int:
+        """The real tokens (time steps) of a batch."""
+        return int(batch.targets.shape[0] * self.num_steps if batch.mask is None else batch.mask.sum())
 
     def matmul_flops(self) -> float:
         """Floating-point operations of the matmuls in one NumPy training step (forward + backward)."""
@@ -94,118 +106,162 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def time_twins(case: BenchCase, twins: dict, warmup: int = 3, repeats: int = 7, steps: int = 5) -> dict[str, list]:
-    """{twin name: [seconds per step for each repeat]}, timed A B A B after warm-up."""
+def time_twin(case: BenchCase, twin, warmup: int = 3, repeats: int = 5, steps: int = 5) -> dict:
+    """One twin's training steps on the case: {"seconds_per_step": [one per repeat], "tokens_per_batch"}.
+
+    Two fixed batches alternate; the language model carries its state from step to step.
+    """
     rng = np.random.default_rng(0)
-    weights = {k: w.astype(np.float32) for k, w in random_weights(case.spec, rng).items()}
-    weights = {k: 0.2 * w for k, w in weights.items()}
+    weights = {k: (0.2 * w).astype(np.float32) for k, w in random_weights(case.spec, rng).items()}
     batches = [case.batch(rng) for _ in range(2)]
     schedule = Schedule(0.1, 0.0, 5.0)
-    models = {name: twin.build_model(case.spec, weights, "float32") for name, twin in twins.items()}
-    states = {name: None for name in twins}
+    model = twin.build_model(case.spec, weights, "float32")
+    state = None
 
-    def run(name: str, count: int) -> None:
-        twin, model = twins[name], models[name]
+    def run(count: int) -> None:
+        nonlocal state
         for k in range(count):
-            result = twin.train_step(model, batches[k % 2], schedule, 0, states[name])
+            result = twin.train_step(model, batches[k % 2], schedule, 0, state)
             if not np.isfinite(result.loss):
-                raise RuntimeError(f"{name} twin: loss is {result.loss} on {case.task}: a fast wrong model is no result")
-            states[name] = State(*result.state) if case.carries_state else None
+                raise RuntimeError(f"{twin.NAME} twin: loss is {result.loss} on {case.task}: "
+                                   "a fast wrong model is no result")
+            state = State(*result.state) if case.carries_state else None
 
-    for name in twins:
-        run(name, warmup)
-    times = {name: [] for name in twins}
-    for _ in range(repeats):
-        for name in twins:
-            times[name].append(_timed(lambda: run(name, steps)) / steps)
-    return times
+    run(warmup)
+    seconds = [_timed(lambda: run(steps)) / steps for _ in range(repeats)]
+    return {"seconds_per_step": seconds, "tokens_per_batch": statistics.fmean(case.tokens(b) for b in batches)}
 
 
-def peak_memory_mib(task: str, twin: str) -> float:
-    """Peak RSS increase (MiB) of a fresh process running a few training steps of one twin."""
-    code = (
-        "import importlib, json\n"
-        "from harness.bench import bench_cases, time_twins\n"
-        "from harness.results import current_rss_mb, peak_rss_mb, reset_peak_rss\n"
-        f"case = next(c for c in bench_cases() if c.task == {task!r})\n"
-        f"twin = importlib.import_module({'impl_' + twin!r})\n"
-        "reset_peak_rss()\n"
-        "before = current_rss_mb()\n"
-        "time_twins(case, {'x': twin}, warmup=2, repeats=1, steps=2)\n"
-        "print(json.dumps(peak_rss_mb() - before))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return float(done.stdout.strip().splitlines()[-1])
+def measure(task: str, twin_name: str, repeats: int, steps: int) -> dict:
+    """What one bench process reports: its twin's speed on the task, its peak memory, its threads."""
+    import importlib
+
+    from .results import environment, peak_rss_mb
+
+    if twin_name == "gemm":
+        return {"gemm_gflops": gemm_gflops(), "threads": environment()["threads"]}
+    case = next(c for c in bench_cases() if c.task == task)
+    timing = time_twin(case, importlib.import_module(TWINS[twin_name]), repeats=repeats, steps=steps)
+    step = statistics.median(timing["seconds_per_step"])
+    return {"samples_per_second": case.batch_size / step, "tokens_per_second": timing["tokens_per_batch"] / step,
+            "peak_rss_mib": peak_rss_mb(), "twins_loaded": sorted(name for name in TWINS.values() if name in sys.modules),
+            **{k: v for k, v in environment().items() if k in ("threads", "versions")}}
 
 
-def run_bench(tasks=TASKS, repeats: int = 7) -> dict:
-    import impl_numpy
-    import impl_tensorflow
+def _in_fresh_process(task: str, twin: str, repeats: int, steps: int) -> dict:
+    """measure() in a new Python process (`python -m harness.bench TASK TWIN ...`), its JSON report."""
+    command = [sys.executable, "-m", "harness.bench", task, twin, str(repeats), str(steps)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"the bench process for {twin} on {task} failed (exit {done.returncode}): "
+                           f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else 'no message'}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
+
+def run_bench(tasks=TASKS, rounds: int = 5, repeats: int = 5, steps: int = 5, progress: bool = True) -> dict:
+    """Every task: `rounds` rounds of one fresh process per twin, alternating; medians, min–max and ratios."""
     from .results import environment
 
-    twins = {"numpy": impl_numpy, "tensorflow": impl_tensorflow}
-    report = {"gemm_gflops": gemm_gflops(), "tasks": {}, **environment()}
+    gemm = _in_fresh_process("-", "gemm", 0, 0)
+    report = {"method": {"rounds": rounds, "repeats_per_process": repeats, "steps_per_repeat": steps,
+                         "warmup_steps": 3, "order": "NumPy, TensorFlow, alternating, one fresh process each"},
+              "gemm_gflops": gemm["gemm_gflops"], "tasks": {}, **environment()}
     for case in bench_cases():
         if case.task not in tasks:
             continue
-        times = time_twins(case, twins, repeats=repeats)
+        reports = {twin: [] for twin in TWINS}
+        for round_ in range(rounds):
+            for twin in TWINS:
+                reports[twin].append(_in_fresh_process(case.task, twin, repeats, steps))
+                if progress:
+                    print(f"{case.task} round {round_ + 1}/{rounds} {twin}: "
+                          f"{reports[twin][-1]['samples_per_second']:,.0f} samples/s", flush=True)
         row = {"batch_size": case.batch_size, "num_steps": case.num_steps, "hidden_size": case.spec.hidden_size,
                "num_classes": case.spec.num_classes, "vocab_size": case.spec.vocab_size}
-        for name, seconds in times.items():
-            speeds = sorted(case.batch_size / s for s in seconds)
-            row[name] = {"samples_per_second": float(np.median(speeds)), "min": speeds[0], "max": speeds[-1],
-                         "peak_memory_mib": peak_memory_mib(case.task, name)}
-        row["numpy"]["gflops"] = case.matmul_flops() / float(np.median(times["numpy"])) / 1e9
+        for twin, processes in reports.items():
+            row[twin] = _summary(processes)
+        numpy_step = case.batch_size / row["numpy"]["samples_per_second"]
+        row["numpy"]["gflops"] = case.matmul_flops() / numpy_step / 1e9
         row["numpy"]["gemm_fraction"] = row["numpy"]["gflops"] / report["gemm_gflops"]
         row["speedup"] = row["numpy"]["samples_per_second"] / row["tensorflow"]["samples_per_second"]
         report["tasks"][case.task] = row
-        print(f"{case.task}: NumPy {row['numpy']['samples_per_second']:.0f} samples/s, "
-              f"TensorFlow {row['tensorflow']['samples_per_second']:.0f}, ratio {row['speedup']:.2f}", flush=True)
+        if progress:
+            print(f"{case.task}: NumPy / TensorFlow {row['speedup']:.2f}", flush=True)
     return report
+
+
+def _summary(processes: list[dict]) -> dict:
+    """One twin's processes on a task: median and min–max of samples/s over them, tokens/s, memory, threads."""
+    speeds = [p["samples_per_second"] for p in processes]
+    return {"samples_per_second": statistics.median(speeds), "min": min(speeds), "max": max(speeds),
+            "per_process": speeds, "tokens_per_second": statistics.median(p["tokens_per_second"] for p in processes),
+            "peak_rss_mib": statistics.median(p["peak_rss_mib"] for p in processes), "threads": processes[0]["threads"],
+            "versions": processes[0]["versions"]}
 
 
 def bench_markdown(report: dict) -> str:
     lines = [
         "| task | batch × steps | NumPy samples/s (min–max) | TF samples/s (min–max) | NumPy / TF | "
-        "NumPy GFLOP/s | of GEMM peak | NumPy peak MiB | TF peak MiB |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "NumPy tokens/s | TF tokens/s | NumPy GFLOP/s | of GEMM peak | NumPy peak MiB | TF peak MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for task, row in report["tasks"].items():
         n, t = row["numpy"], row["tensorflow"]
+        tokens = [f"{x['tokens_per_second']:,.0f}" if task != "mnist" else "—" for x in (n, t)]
         lines.append(
             f"| {task} | {row['batch_size']} × {row['num_steps']} | {n['samples_per_second']:,.0f} "
             f"({n['min']:,.0f}–{n['max']:,.0f}) | {t['samples_per_second']:,.0f} ({t['min']:,.0f}–{t['max']:,.0f}) | "
-            f"**{row['speedup']:.2f}×** | {n['gflops']:.1f} | {n['gemm_fraction']:.0%} | "
-            f"{n['peak_memory_mib']:.0f} | {t['peak_memory_mib']:.0f} |"
+            f"**{row['speedup']:.2f}×** | {tokens[0]} | {tokens[1]} | {n['gflops']:.1f} | {n['gemm_fraction']:.0%} | "
+            f"{n['peak_rss_mib']:,.0f} | {t['peak_rss_mib']:,.0f} |"
         )
     return "\n".join(lines)
 
 
+def bench_summary(report: dict) -> str:
+    """How the figures were measured, in two sentences."""
+    m = report["method"]
+    return (f"Training steps of each twin on each task's shape (float32), each measurement a fresh process that "
+            f"imports one twin only: {m['rounds']} rounds alternating NumPy and TensorFlow, each process "
+            f"{m['warmup_steps']} warm-up steps then the median of {m['repeats_per_process']} repeats of "
+            f"{m['steps_per_repeat']} steps; samples/s is the median over rounds (min–max), the ratio that of the "
+            f"medians. This machine's float32 GEMM throughput: {report['gemm_gflops']:.1f} GFLOP/s.")
+
+
 def bench_page(report: dict) -> str:
+    threads = {twin: row[twin]["threads"] for row in report["tasks"].values() for twin in TWINS}
     return "\n".join([
         "# Benchmark: training steps per second, NumPy twin vs TensorFlow twin",
         "",
         "Generated by `make bench` (`python -m harness bench`) from `results/bench.json`; do not edit.",
-        "Both twins train on the same fixed synthetic float32 batches of each task's real shape, timed in",
-        "turn (A B A B) after warm-up in one process; samples/s is the median of the repeats. The ratio is",
-        "the headline: this machine is shared and noisy. GFLOP/s counts the NumPy twin's matmuls;",
-        f"the machine's float32 GEMM throughput in this run was {report['gemm_gflops']:.1f} GFLOP/s.",
+        bench_summary(report),
+        "Peak MiB: the median over rounds of the measuring process's peak resident memory (interpreter, library, "
+        "model, batches). GFLOP/s counts the NumPy twin's matmuls.",
         f"Machine: {report['machine']['processor']}, {report['machine']['cpus']} CPUs; "
-        f"NumPy {report['versions']['numpy']} ({report['blas']}), TensorFlow {report['versions'].get('tensorflow')}.",
+        f"NumPy {report['versions']['numpy']} ({report['blas']}), TensorFlow {_tensorflow_version(report)}, "
+        f"commit {report['git_commit']}.",
+        f"Threads: NumPy twin {json.dumps(threads.get('numpy'))}; TensorFlow twin {json.dumps(threads.get('tensorflow'))}.",
         "",
         bench_markdown(report),
         "",
     ])
 
 
-def main_bench(tasks, repeats: int, out_dir) -> int:
+def _tensorflow_version(report: dict) -> str:
+    rows = list(report["tasks"].values())
+    return rows[0]["tensorflow"]["versions"].get("tensorflow", "?") if rows else "?"
+
+
+def main_bench(tasks, rounds: int, out_dir) -> int:
     from .atomic_files import write_json_atomic, write_text_atomic
 
-    report = run_bench(tasks, repeats)
+    report = run_bench(tasks, rounds)
     write_json_atomic(out_dir / "bench.json", report)
     page = bench_page(report)
     write_text_atomic(out_dir / "bench.md", page)
     print(page)
     return 0
 
+
+if __name__ == "__main__":  # one bench process: python -m harness.bench TASK TWIN REPEATS STEPS
+    task_name, twin_name, repeats_text, steps_text = sys.argv[1:5]
+    print(json.dumps(measure(task_name, twin_name, int(repeats_text), int(steps_text))))

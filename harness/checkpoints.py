@@ -17,6 +17,7 @@ from typing import Optional
 import numpy as np
 
 from .atomic_files import write_json_atomic, write_npz_atomic
+from .config import continues
 
 
 class CheckpointError(RuntimeError):
@@ -37,7 +38,7 @@ def save_checkpoint(folder: Path, epoch: int, weights: dict[str, np.ndarray], ru
 def load_checkpoint(folder: Path, config: dict) -> Optional[tuple[int, dict[str, np.ndarray], dict]]:
     """(epoch, weights, run) of the last complete checkpoint, or None if there is none.
 
-    Raises CheckpointError if it was made with a different config.
+    Raises CheckpointError if it was made with other settings (more epochs than `config` trains included).
     """
     latest = folder / "latest.json"
     if not latest.exists():
@@ -48,7 +49,7 @@ def load_checkpoint(folder: Path, config: dict) -> Optional[tuple[int, dict[str,
             weights = {key.replace("|", "/"): npz[key] for key in npz.files}
     except (OSError, ValueError, KeyError) as error:
         raise CheckpointError(f"{folder}: cannot read the checkpoint ({error}); delete the folder to start over") from None
-    if record["run"]["config"] != config:
+    if not continues(config, record["run"]["config"]):
         raise CheckpointError(
             f"{folder}: the checkpoint was made with a different config; delete the folder or run without --resume"
         )

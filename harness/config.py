@@ -5,6 +5,8 @@ Every error names the file, the key, the value and what is allowed.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,3 +160,47 @@ def resolve_config(raw, source: str = "config") -> dict:
     if config["model"]["embedding"] != "none" and task == "mnist":
         raise ConfigError(f"{source}: model.embedding is {config['model']['embedding']!r}; mnist reads pixel rows, use 'none'")
     return config
+
+
+def effective_config(config: dict, epochs: Optional[int], quick: bool) -> dict:
+    """The config of a run: training.epochs set to what it trains (the override, else quick.epochs for a
+    smoke run, else the config's own)."""
+    epochs = epochs or (config["quick"]["epochs"] if quick else config["training"]["epochs"])
+    return {**config, "training": {**config["training"], "epochs": epochs}}
+
+
+def settings_digest(config: dict, quick: bool = False) -> str:
+    """What a run computes, the seed and the twin aside: runs with equal digests may be averaged.
+
+    A resolved config (with the epochs the run trains) is reduced to the keys whose value differs
+    from the schema's default, so that adding a key with a default leaves earlier runs' digests as
+    they were; the quick section counts only for quick runs (it decides their data).
+    """
+    return _digest(_canonical(config, quick))
+
+
+def run_digest(config: dict, quick: bool = False) -> str:
+    """settings_digest and the seed: the identity of one run, shared by both twins of that seed."""
+    return _digest({**_canonical(config, quick), "seed": config["seed"]})
+
+
+def continues(config: dict, earlier: dict) -> bool:
+    """Whether a run of `config` may resume one of `earlier`: the same settings and seed, no more epochs."""
+    shorter = {**config, "training": {**config["training"], "epochs": earlier["training"]["epochs"]}}
+    return earlier["training"]["epochs"] <= config["training"]["epochs"] and run_digest(shorter, True) == run_digest(
+        earlier, True)
+
+
+def _canonical(config: dict, quick: bool) -> dict:
+    schema = {**SECTIONS, "data": DATA_FIELDS[config["task"]]}
+    canonical = {"task": config["task"], "quick": quick}
+    for section, fields in schema.items():
+        if section == "quick" and not quick:
+            continue
+        given = config.get(section, {})
+        canonical[section] = {key: given[key] for key in sorted(given) if key not in fields or given[key] != fields[key].default}
+    return canonical
+
+
+def _digest(data: dict) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]

@@ -7,9 +7,9 @@ import statistics
 from pathlib import Path
 
 from .atomic_files import write_text_atomic
-from .bench import bench_markdown
-from .config import TASKS
-from .results import RESULTS_DIR, TWIN_LABELS, agreement_line, comparison_table, read_runs
+from .bench import bench_markdown, bench_summary
+from .config import CONFIG_DIR, TASKS, effective_config, load_config, settings_digest
+from .results import RESULTS_DIR, TWIN_LABELS, Comparison, agreement_line, comparison_table, load_comparison
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -22,45 +22,51 @@ TITLES = {
 }
 
 
-def results_section(results_dir: Path = RESULTS_DIR) -> str:
-    """For each task, one table per config with committed (non-quick) results."""
-    folders = sorted(p for p in results_dir.iterdir() if p.is_dir() and p.name != "quick") if results_dir.exists() else []
-    all_runs = {folder.name: runs for folder in folders if (runs := read_runs(folder))}
+def results_section(results_dir: Path = RESULTS_DIR, config_dir: Path = CONFIG_DIR) -> str:
+    """For each task, one table per project config (configs/<name>.yaml) with runs in results/<name>/.
+
+    A table shows only the runs of the config as it is now (its settings digest); runs of other
+    settings in the folder are counted beside it, never averaged in.
+    """
     parts = []
     for task in TASKS:
         parts.append(f"### {TITLES[task]}\n")
-        task_runs = {name: runs for name, runs in all_runs.items() if runs[0]["task"] == task}
-        if not task_runs:
+        shown = 0
+        for path in sorted(config_dir.glob("*.yaml")):
+            config = effective_config(load_config(path), None, quick=False)
+            if config["task"] != task:
+                continue
+            comparison = load_comparison(results_dir / path.stem, settings_digest(config))
+            if comparison.runs:
+                shown += 1
+                parts.append(f"{_run_summary(path.stem, comparison)}\n\n{comparison_table(comparison)}\n")
+        if not shown:
             parts.append(f"No full run committed yet (`make compare TASK={task}`).\n")
-        for name, runs in task_runs.items():
-            parts.append(f"{_run_summary(name, runs)}\n\n{comparison_table(runs)}\n")
     bench = results_dir / "bench.json"
     if bench.exists():
         report = json.loads(bench.read_text(encoding="utf-8"))
-        parts.append(
-            "### Speed\n\nTraining steps of both twins on each task's shape, timed side by side in one process "
-            f"by `make bench` (float32; this machine's GEMM throughput: {report['gemm_gflops']:.1f} GFLOP/s). "
-            "Details: [`results/bench.md`](results/bench.md).\n\n" + bench_markdown(report) + "\n"
-        )
+        parts.append(f"### Speed\n\n{bench_summary(report)} Details: [`results/bench.md`](results/bench.md).\n\n"
+                     + bench_markdown(report) + "\n")
     return "\n".join(parts)
 
 
-def _run_summary(name: str, runs: list[dict]) -> str:
+def _run_summary(name: str, comparison: Comparison) -> str:
     """The config (its header comment says what it is), split, seeds, epochs, wall time, agreement."""
-    first = runs[0]
+    first = comparison.runs[0]
     sizes = ", ".join(f"{k} {v:,}" for k, v in first["split_sizes"].items())
-    seeds = sorted({r["config"]["seed"] for r in runs})
     wall = []
     for twin, label in TWIN_LABELS.items():
-        minutes = [sum(e["seconds"] for e in r["history"]) / 60 for r in runs if r["twin"] == twin]
+        minutes = [sum(e["seconds"] for e in r["history"]) / 60 for r in comparison.complete(twin)]
         if minutes:
             wall.append(f"{label} {statistics.fmean(minutes):.1f} min")
-    epochs = sorted({len(r["history"]) for r in runs})
+    epochs = sorted({len(r["history"]) for r in comparison.complete()})
+    others = f" ({comparison.others} runs of other settings in the folder are left out.)" if comparison.others else ""
     return (
         f"**`{first['config_file']}`**: {config_comment(first['config_file'])}\n\n"
-        f"Split: {sizes}. Seeds: {', '.join(map(str, seeds))}. Epochs: {'/'.join(map(str, epochs))}. "
-        f"Training time per seed (evaluation excluded): {', '.join(wall)}. {agreement_line(runs)} "
-        f"Details and curves: [`results/{name}/comparison.md`](results/{name}/comparison.md)."
+        f"Split: {sizes}. Seeds: {', '.join(map(str, comparison.seeds))}. Epochs: {'/'.join(map(str, epochs))}. "
+        f"Training time per seed (evaluation excluded): {', '.join(wall) or 'none complete'}. "
+        f"{agreement_line(comparison)} Details and curves: [`results/{name}/comparison.md`](results/{name}/comparison.md)."
+        f"{others}"
     )
 
 
@@ -77,10 +83,10 @@ def config_comment(config_file: str) -> str:
     return " ".join(lines)
 
 
-def update_readme(readme: Path = README, results_dir: Path = RESULTS_DIR) -> Path:
+def update_readme(readme: Path = README, results_dir: Path = RESULTS_DIR, config_dir: Path = CONFIG_DIR) -> Path:
     text = readme.read_text(encoding="utf-8")
     if START not in text or END not in text:
         raise ValueError(f"{readme} has no {START} ... {END} markers")
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
-    return write_text_atomic(readme, f"{head}{START}\n{results_section(results_dir)}{END}{tail}")
+    return write_text_atomic(readme, f"{head}{START}\n{results_section(results_dir, config_dir)}{END}{tail}")

@@ -8,6 +8,7 @@ import platform
 import resource
 import statistics
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -17,9 +18,28 @@ RESULTS_DIR = Path(os.environ.get("LSTM_TWINS_RESULTS") or Path(__file__).resolv
 TWIN_LABELS = {"numpy": "NumPy", "tensorflow": "TensorFlow"}
 
 
-def results_folder(config_file: str | Path, quick: bool) -> Path:
-    """results/<config name>/ (configs/imdb.yaml -> results/imdb/), or under results/quick/ for smoke runs."""
-    return RESULTS_DIR / ("quick" if quick else "") / Path(config_file).stem
+def results_folder(config_file: str | Path, config: dict, quick: bool) -> Path:
+    """Where the runs of `config` (resolved from config_file, with the epochs it trains) are written.
+
+    results/<name>/ (configs/imdb.yaml -> results/imdb/) holds the runs of the file as it is.
+    A run that is not (an --epochs override, a config handed in by code, or a file from another
+    folder with the name of one of the project's configs) goes to results/<name>-<settings digest>/,
+    so it can never mix with, or replace, the runs of the file. Smoke runs: under results/quick/.
+    """
+    from .config import CONFIG_DIR, effective_config, load_config, settings_digest
+
+    config_file = Path(config_file)
+    name = config_file.stem
+    project_config = CONFIG_DIR / f"{name}.yaml"
+    digest = settings_digest(config, quick)
+    as_is = digest == settings_digest(effective_config(load_config(config_file), None, quick), quick)
+    if not as_is or project_config.exists() and project_config.resolve() != config_file.resolve():
+        name = f"{name}-{digest}"
+    return RESULTS_DIR / ("quick" if quick else "") / name
+
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "LSTM_TWINS_NUMPY_THREADS",
+                    "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 
 
 def environment() -> dict:
@@ -36,38 +56,40 @@ def environment() -> dict:
         "git_commit": _git_commit(),
         "versions": versions,
         "blas": f"{blas.get('name', '?')} {blas.get('version', '')}".strip(),
-        "machine": {"platform": platform.platform(), "processor": platform.machine(), "cpus": os.cpu_count()},
-        "threads": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS") if k in os.environ},
+        "machine": {"platform": platform.platform(), "processor": platform.machine(), "cpus": os.cpu_count(),
+                    "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None},
+        "threads": thread_settings(),
     }
 
 
+def thread_settings() -> dict:
+    """Every thread count that decides speed: the variables set, BLAS's pools, the NumPy twin's threads, TF's."""
+    from threadpoolctl import threadpool_info
+
+    settings = {"environment": {k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ},
+                "blas_pools": [{"api": pool["internal_api"], "threads": pool["num_threads"]} for pool in threadpool_info()]}
+    if "impl_numpy.parallel" in sys.modules:
+        settings["numpy_twin_threads"] = sys.modules["impl_numpy.parallel"].thread_count()
+    if "tensorflow" in sys.modules:
+        threading = sys.modules["tensorflow"].config.threading
+        settings["tensorflow"] = {"intra_op": threading.get_intra_op_parallelism_threads(),  # 0: one per core
+                                  "inter_op": threading.get_inter_op_parallelism_threads()}
+    return settings
+
+
 def _git_commit() -> str:
-    """The project's commit, with "+changes" when the working tree differs from it."""
+    """The project's commit, with "+changes" when the code differs from it (results/ and README.md aside)."""
     import subprocess
 
     root = Path(__file__).resolve().parents[1]
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
                                 check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results",
+                                ":!README.md"], cwd=root, capture_output=True, text=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("+changes" if dirty else "")
-
-
-def current_rss_mb() -> float:
-    """This process's resident memory now, in MiB (VmRSS; 0 where /proc is missing)."""
-    return _proc_status_mib("VmRSS:")
-
-
-def reset_peak_rss() -> None:
-    """Start a new peak-memory window (Linux: writing 5 to /proc/self/clear_refs resets VmHWM)."""
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
-            f.write("5")
-    except OSError:
-        pass
 
 
 def _proc_status_mib(field: str) -> float:
@@ -82,7 +104,8 @@ def _proc_status_mib(field: str) -> float:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory so far, in MiB.
+    """This process's peak resident memory so far, in MiB: everything it held at its fullest
+    (interpreter, libraries, data, model, work arrays).
 
     Linux: VmHWM of /proc/self/status. (getrusage's ru_maxrss is no use in a child process:
     it starts from the parent's peak at fork time.) Elsewhere: ru_maxrss.
@@ -99,41 +122,89 @@ def run_file(folder: Path, twin: str, seed: int) -> Path:
 
 
 def read_runs(folder: Path) -> list[dict]:
-    """The runs written in folder, by seed, NumPy before TensorFlow."""
+    """Every run written in folder, by seed, NumPy before TensorFlow."""
     runs = [json.loads(p.read_text(encoding="utf-8")) for p in folder.glob("*-seed*.json")]
     return sorted(runs, key=lambda r: (r["config"]["seed"], list(TWIN_LABELS).index(r["twin"])))
 
 
-def comparison_table(runs: list[dict]) -> str:
-    """A Markdown table, one row per twin: last-epoch figures, mean ± sample std over its seeds."""
-    metric = runs[0]["metric"]
+@dataclass
+class Comparison:
+    """What the tables of one folder show: its runs of one settings digest, and what became of every
+    (twin, seed) expected. Means, gaps and curves use the complete runs only.
+
+    failed: (twin, seed) -> why, for runs that ended without a record (killed, crashed) in the
+    comparison that writes the page; a record such a run left from before is not shown in its place.
+    """
+
+    runs: list[dict]  # the digest's runs with a record (complete or diverged), failed ones excluded
+    seeds: list[int]
+    failed: dict[tuple[str, int], str] = field(default_factory=dict)
+    others: int = 0  # runs in the folder of other settings: never in the tables
+
+    @classmethod
+    def of(cls, runs: list[dict], digest: str, seeds=(), failed=None) -> "Comparison":
+        failed = failed or {}
+        mine = [r for r in runs if r.get("settings_digest") == digest]
+        kept = [r for r in mine if (r["twin"], r["config"]["seed"]) not in failed]
+        seeds = sorted({*seeds, *(r["config"]["seed"] for r in mine), *(seed for _, seed in failed)})
+        return cls(kept, seeds, failed, len(runs) - len(mine))
+
+    def complete(self, twin: Optional[str] = None) -> list[dict]:
+        return [r for r in self.runs if r["status"] == "complete" and twin in (None, r["twin"])]
+
+    def outcomes(self, twin: str) -> dict[int, str]:
+        """seed -> "complete", "diverged" (or another status), "failed" or "missing"."""
+        statuses = {r["config"]["seed"]: r["status"] for r in self.runs if r["twin"] == twin}
+        return {seed: "failed" if (twin, seed) in self.failed else statuses.get(seed, "missing") for seed in self.seeds}
+
+
+def load_comparison(folder: Path, digest: str, seeds=(), failed=None) -> Comparison:
+    """The Comparison of folder's runs of `digest`."""
+    return Comparison.of(read_runs(folder) if folder.exists() else [], digest, seeds, failed)
+
+
+def comparison_table(comparison: Comparison) -> str:
+    """A Markdown table, one row per twin: last-epoch figures, mean ± sample std over its complete seeds."""
+    metric = next((r["metric"] for r in comparison.runs), "accuracy")
     if metric == "perplexity":
         columns = [("test perplexity", "test", "perplexity"), ("train perplexity", "train", "perplexity"),
                    ("valid perplexity", "valid", "perplexity"), ("train loss", "train", "loss")]
     else:
         columns = [("test accuracy", "test", "accuracy"), ("train accuracy", "train", "accuracy"),
                    ("train loss", "train", "loss"), ("valid accuracy", "valid", "accuracy")]
-    header = ["Model", "seeds", *[c[0] for c in columns], "epochs", "s/epoch", "samples/s", "peak MiB", "status"]
+    header = ["Model", "seeds", *[c[0] for c in columns], "test scored", "epochs", "s/epoch", "samples/s", "peak MiB",
+              "status"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for twin, label in TWIN_LABELS.items():
-        mine = [r for r in runs if r["twin"] == twin]
-        if not mine:
-            continue
-        trained = [r for r in mine if r["history"]]
-        cells = [str(len(mine))]
-        if not trained:
-            cells += ["—"] * len(columns) + ["0", "—", "—", "—"]
+        done = comparison.complete(twin)
+        cells = [str(len(done))]
+        if not done:
+            cells += ["—"] * (len(columns) + 5)
         else:
-            cells += [_format([r["history"][-1][split][key] for r in trained], key) for _, split, key in columns]
-            epochs = sorted({len(r["history"]) for r in trained})
-            every = [e for r in trained for e in r["history"]]  # s/epoch and samples/s: medians over all epochs
-            cells += ["/".join(map(str, epochs)), f"{statistics.median(e['seconds'] for e in every):.1f}",
+            cells += [_format([r["history"][-1][split][key] for r in done], key) for _, split, key in columns]
+            scored = sorted({r["history"][-1]["test"].get("scored") for r in done}, key=str)
+            every = [e for r in done for e in r["history"]]  # s/epoch and samples/s: medians over all epochs
+            peaks = [r["peak_rss_mib"] for r in done if "peak_rss_mib" in r]
+            cells += ["/".join("—" if n is None else f"{n:,}" for n in scored),
+                      "/".join(map(str, sorted({len(r["history"]) for r in done}))),
+                      f"{statistics.median(e['seconds'] for e in every):.1f}",
                       f"{statistics.median(e['samples_per_second'] for e in every):,.0f}",
-                      f"{max(r['peak_memory_mib'] for r in mine):.0f}"]
-        statuses = [r["status"] for r in mine]
-        status = ", ".join(f"{statuses.count(s)} {s}" if len(mine) > 1 else s for s in dict.fromkeys(statuses))
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {status} |")
+                      f"{max(peaks):,.0f}" if peaks else "—"]
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {_status(comparison.outcomes(twin))} |")
     return "\n".join(lines)
+
+
+def _status(outcomes: dict[int, str]) -> str:
+    """"complete", "3 complete", "2 complete, 1 missing (seed 44)", "failed (seed 42)"."""
+    by_status: dict[str, list[int]] = {}
+    for seed, status in outcomes.items():
+        by_status.setdefault(status, []).append(seed)
+    parts = []
+    for status, seeds in sorted(by_status.items(), key=lambda item: item[0] != "complete"):
+        count = f"{len(seeds)} " if len(outcomes) > 1 else ""
+        which = "" if status == "complete" else f" (seed{'s' * (len(seeds) > 1)} {', '.join(map(str, seeds))})"
+        parts.append(f"{count}{status}{which}")
+    return ", ".join(parts)
 
 
 def _format(values: list[float], key: str) -> str:
@@ -145,69 +216,84 @@ def _format(values: list[float], key: str) -> str:
     return f"{mean:.{digits}f} ± {scale * statistics.stdev(values):.{digits}f}{unit}"
 
 
-def agreement(runs: list[dict]) -> list[dict]:
-    """Per seed run by both twins: their test metric and the gap (accuracy points, or perplexity %)."""
-    metric = runs[0]["metric"]
+def agreement(comparison: Comparison) -> list[dict]:
+    """Per seed both twins completed: their test metric and the gap (accuracy points, or perplexity %)."""
     by_seed: dict[int, dict] = {}
-    for run in runs:
-        if run["history"]:
-            by_seed.setdefault(run["config"]["seed"], {})[run["twin"]] = run["history"][-1]["test"][metric]
+    for run in comparison.complete():
+        by_seed.setdefault(run["config"]["seed"], {})[run["twin"]] = run["history"][-1]["test"][run["metric"]]
     rows = []
     for seed, values in sorted(by_seed.items()):
         if len(values) == len(TWIN_LABELS):
             a, b = values["numpy"], values["tensorflow"]
-            gap = 100 * abs(a - b) / b if metric == "perplexity" else 100 * abs(a - b)
+            gap = 100 * abs(a - b) / b if _metric(comparison) == "perplexity" else 100 * abs(a - b)
             rows.append({"seed": seed, "numpy": a, "tensorflow": b, "gap": gap})
     return rows
 
 
-def agreement_line(runs: list[dict]) -> str:
-    """One sentence: the largest gap between the twins on test over the seeds both ran."""
-    rows = agreement(runs)
+def _metric(comparison: Comparison) -> str:
+    return comparison.runs[0]["metric"]
+
+
+def agreement_line(comparison: Comparison) -> str:
+    """One sentence: the largest gap between the twins on test over the seeds both completed."""
+    rows = agreement(comparison)
     if not rows:
         return ""
     worst = max(rows, key=lambda row: row["gap"])
-    unit = "% relative perplexity" if runs[0]["metric"] == "perplexity" else "points of accuracy"
+    unit = "% relative perplexity" if _metric(comparison) == "perplexity" else "points of accuracy"
     return (f"Largest test gap |NumPy − TensorFlow| over {len(rows)} seed{'s' * (len(rows) > 1)}: "
             f"{worst['gap']:.2f} {unit} (seed {worst['seed']}).")
 
 
-def comparison_markdown(runs: list[dict]) -> str:
-    first = runs[0]
-    task = first["task"]
-    quick = " (quick smoke run: a small subset, not a result)" if first["quick"] else ""
-    sizes = ", ".join(f"{k} {v:,}" for k, v in first["split_sizes"].items())
-    seeds = sorted({r["config"]["seed"] for r in runs})
-    lines = [
-        f"# {task}: NumPy twin vs TensorFlow twin{quick}",
-        "",
-        f"Config `{first['config_file']}`, seeds {', '.join(map(str, seeds))}; data split: {sizes}.",
-        "Figures are from the last epoch (mean ± sample standard deviation over seeds); s/epoch and samples/s are "
-        "training-only medians over epochs.",
-        "Generated by `python -m harness compare` from the JSON files beside it; do not edit.",
-        "",
-        comparison_table(runs),
-        "",
-    ]
-    rows = agreement(runs)
+def comparison_markdown(comparison: Comparison, name: str) -> str:
+    """The page of one config's folder (`name`): what was run, the table, per-seed gaps, what failed."""
+    if not comparison.runs:
+        lines = [f"# {name}: no run finished", "", comparison_table(comparison), ""]
+    else:
+        first = comparison.runs[0]
+        quick = " (quick smoke run: a small subset, not a result)" if first["quick"] else ""
+        sizes = ", ".join(f"{k} {v:,}" for k, v in first["split_sizes"].items())
+        lines = [
+            f"# {first['task']}: NumPy twin vs TensorFlow twin{quick}",
+            "",
+            f"Config `{first['config_file']}` (settings digest `{first['settings_digest']}`), seeds "
+            f"{', '.join(map(str, comparison.seeds))}; data split: {sizes}.",
+            "Figures are from the last epoch (mean ± sample standard deviation over the complete runs); s/epoch and "
+            "samples/s are training-only medians over epochs; test scored: the test examples (or tokens) scored.",
+            "Generated by `python -m harness compare` from the JSON files beside it; do not edit.",
+            "",
+            comparison_table(comparison),
+            "",
+        ]
+    rows = agreement(comparison)
     if rows:
-        metric = first["metric"]
+        metric = _metric(comparison)
         gap = "gap (% of TF)" if metric == "perplexity" else "gap (points)"
         lines += [f"Per seed, test {metric}:", "", f"| seed | NumPy | TensorFlow | {gap} |", "|---|---|---|---|"]
         lines += [f"| {r['seed']} | {_format([r['numpy']], metric)} | {_format([r['tensorflow']], metric)} | "
                   f"{r['gap']:.2f} |" for r in rows]
         lines.append("")
-    undone = [(run, [e["epoch"] for e in run["history"] if "undone" in e]) for run in runs]
+    undone = [(run, [e["epoch"] for e in run["history"] if "undone" in e]) for run in comparison.complete()]
     if any(epochs for _, epochs in undone):
         lines += ["Epochs undone (valid loss not lower: the weights went back and the learning rate was scaled by "
                   "`training.plateau_factor`; such an epoch's figures are those of the weights kept):", ""]
         lines += [f"- {TWIN_LABELS[run['twin']]} seed {run['config']['seed']}: {', '.join(map(str, epochs)) or 'none'}"
                   for run, epochs in undone]
         lines.append("")
-    for run in runs:
+    for run in comparison.runs:
         if run["status"] != "complete":
             lines.append(f"- {TWIN_LABELS[run['twin']]} seed {run['config']['seed']} {run['status']}: "
                          f"{run.get('message', '')}")
+    for (twin, seed), why in sorted(comparison.failed.items()):
+        lines.append(f"- {TWIN_LABELS[twin]} seed {seed} failed: {why}")
+    for twin, label in TWIN_LABELS.items():
+        missing = [seed for seed, status in comparison.outcomes(twin).items() if status == "missing"]
+        if missing:
+            lines.append(f"- {label}: no run of these settings for seed{'s' * (len(missing) > 1)} "
+                         f"{', '.join(map(str, missing))}")
+    if comparison.others:
+        lines.append(f"- {comparison.others} run{'s' * (comparison.others > 1)} of other settings in this folder "
+                     "(another settings digest): not in these figures")
     return "\n".join(lines) + "\n"
 
 
@@ -256,10 +342,12 @@ def plot_curves(path: Path, runs: list[dict]) -> Optional[Path]:
     return path
 
 
-def write_comparison(folder: Path) -> list[Path]:
-    """comparison.md and curves.png from the twins' JSON files in folder."""
-    runs = read_runs(folder)
-    if not runs:
+def write_comparison(folder: Path, digest: str, seeds=(), failed=None) -> list[Path]:
+    """comparison.md and curves.png of folder's runs of one settings digest."""
+    comparison = load_comparison(folder, digest, seeds, failed)
+    if not comparison.runs and not comparison.failed:
         return []
-    return [write_text_atomic(folder / "comparison.md", comparison_markdown(runs)),
-            plot_curves(folder / "curves.png", runs)]
+    written = [write_text_atomic(folder / "comparison.md", comparison_markdown(comparison, folder.name))]
+    if comparison.complete():
+        written.append(plot_curves(folder / "curves.png", comparison.complete()))
+    return written

@@ -8,11 +8,16 @@ from pathlib import Path
 from typing import Optional
 
 from .atomic_files import write_json_atomic
-from .results import current_rss_mb, environment, peak_rss_mb, reset_peak_rss, results_folder, run_file
+from .config import continues, effective_config, run_digest, settings_digest
+from .results import environment, peak_rss_mb, results_folder, run_file
 from .tasks import prepare_task
 from .training import train_twin
 
 TWIN_MODULES = {"numpy": "impl_numpy", "tensorflow": "impl_tensorflow"}
+
+
+class RunConflict(RuntimeError):
+    """The run's output file holds a run of other settings that this run must not replace."""
 
 
 def run_twin(
@@ -21,36 +26,39 @@ def run_twin(
 ) -> dict:
     """Train `twin_name` as `config` says (epochs: override; quick: the config's smoke subset).
 
-    The config's seed decides the data split, initial weights and batch order.
-    Checkpoints after every epoch in results/<config>/checkpoints/<twin>-seed<N>/; resume continues
-    from the last one, and leaves a run whose JSON is already complete as it is (its timing,
-    memory and commit describe the run that trained it). The JSON is written atomically once
-    the run ends, diverged or complete.
+    The config's seed decides the data split, initial weights and batch order. The run is written
+    to results_folder(...)/<twin>-seed<N>.json, atomically, once it ends (diverged or complete),
+    with its settings digest and run digest. Checkpoints after every epoch in
+    <folder>/checkpoints/<twin>-seed<N>/; resume continues from the last one, and leaves a run
+    whose JSON is already complete as it is (its timing, memory and commit describe the run that
+    trained it). A JSON of other settings is never replaced (RunConflict), except by resuming it
+    with more epochs.
     """
-    epochs = epochs or config["quick" if quick else "training"]["epochs"]
-    folder = results_folder(config_file, quick)
+    config = effective_config(config, epochs, quick)
+    folder = results_folder(config_file, config, quick)
     output = run_file(folder, twin_name, config["seed"])
-    finished = _finished_run(output, config, epochs) if resume else None
-    if finished is not None:
+    earlier = _earlier_run(output, config, quick, resume)
+    if earlier is not None:
         if progress:
             print(f"{twin_name}: {output} is complete; kept as it is", flush=True)
-        return finished
+        return earlier
     task = prepare_task(config, data_root, quick)
     twin = importlib.import_module(TWIN_MODULES[twin_name])
     machine = environment()  # before training: the commit and versions of the code this run loaded
-    reset_peak_rss()  # the window starts now: loading the data may have peaked higher
-    baseline = current_rss_mb()
-    run = train_twin(twin, task, config, epochs, progress, folder / "checkpoints" / output.stem, resume)
+    run = train_twin(twin, task, config, config["training"]["epochs"], progress, folder / "checkpoints" / output.stem,
+                     resume)
     record = {
         "task": config["task"],
         "twin": twin_name,
         "quick": quick,
         "config_file": relative_to_project(config_file),
+        "settings_digest": settings_digest(config, quick),
+        "run_digest": run_digest(config, quick),
         "metric": task.metric,
         "split_sizes": task.sizes,
         "notes": task.notes,
         **run,
-        "peak_memory_mib": peak_rss_mb() - baseline,
+        "peak_rss_mib": peak_rss_mb(),
         **machine,
     }
     write_json_atomic(output, record)
@@ -59,14 +67,28 @@ def run_twin(
     return record
 
 
-def _finished_run(output: Path, config: dict, epochs: int) -> Optional[dict]:
-    """The record in `output` if it is a complete run of `config` over `epochs` epochs, else None."""
+def _earlier_run(output: Path, config: dict, quick: bool, resume: bool) -> Optional[dict]:
+    """The record in `output` if resume should keep it as it is (a complete run of these settings), else None.
+
+    Raises RunConflict when it holds a run this one must not replace: one of other settings, unless
+    resume continues it (the same settings but fewer epochs: this run's first epochs are that run's).
+    """
     try:
         record = json.loads(output.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    done = record.get("status") == "complete" and record.get("config") == config
-    return record if done and len(record.get("history", [])) == epochs else None
+    if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
+        raise RunConflict(f"{output} holds something that is not a run record; move it away (or delete it)")
+    theirs = record.get("run_digest") or run_digest(record["config"], record.get("quick", False))
+    if theirs == run_digest(config, quick):
+        return record if resume and record.get("status") == "complete" else None
+    if resume and record.get("quick", False) == quick and continues(config, record["config"]):
+        return None
+    raise RunConflict(
+        f"{output} holds a run of other settings (run digest {theirs}, {len(record.get('history', []))} epochs, "
+        f"from {record.get('config_file', '?')}); this run's is {run_digest(config, quick)}. Move that file "
+        "away (or delete it) to replace it"
+    )
 
 
 def relative_to_project(path: Path) -> str:

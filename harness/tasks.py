@@ -18,6 +18,9 @@ from .initialisation import initial_weights
 from .spec import Batch, ModelSpec
 
 EMBEDDING_SIZE = 50  # GloVe 6B 50d; a random embedding has the same size
+# The language model's evaluation windows (one row, state carried): their length changes
+# only the speed (longer windows call the twins less often), never which tokens are scored.
+EVAL_WINDOW = 400
 
 
 @dataclass
@@ -138,7 +141,11 @@ def _prepare_ptb_lm(config, data_root, quick):
     num_steps = config["data"]["num_steps"]
 
     def batches(split, epoch):
-        windows = ptb_lm.lm_windows(streams[split], config["training"]["batch_size"], num_steps)
+        """Training: batch_size parallel rows, num_steps per window. Evaluation: the whole stream, one row."""
+        if epoch is None:
+            windows = ptb_lm.stream_windows(streams[split], EVAL_WINDOW)
+        else:
+            windows = ptb_lm.lm_windows(streams[split], config["training"]["batch_size"], num_steps)
         return [Batch(x.astype(np.int64), y.astype(np.int64)) for x, y in windows]
 
     sizes = {split: len(a) for split, a in streams.items()}

@@ -19,7 +19,7 @@ SPLITS = ("train", "valid", "test")
 
 
 def evaluate(twin, model, batches: list[Batch], carries_state: bool) -> dict[str, float]:
-    """Token-weighted mean loss over the batches, and accuracy or perplexity."""
+    """Token-weighted mean loss over the batches, accuracy, perplexity and the number of predictions scored."""
     total_loss = correct = tokens = 0.0
     state = None
     for batch in batches:
@@ -31,7 +31,7 @@ def evaluate(twin, model, batches: list[Batch], carries_state: bool) -> dict[str
         correct += int(((logits.argmax(axis=-1) == batch.targets) & mask).sum())
         tokens += n
     mean = total_loss / tokens
-    return {"loss": mean, "accuracy": correct / tokens, "perplexity": math.exp(min(mean, 700.0))}
+    return {"loss": mean, "accuracy": correct / tokens, "perplexity": math.exp(min(mean, 700.0)), "scored": int(tokens)}
 
 
 def weights_digest(weights: dict[str, np.ndarray]) -> str:
@@ -62,6 +62,7 @@ def train_twin(
     saved = load_checkpoint(checkpoints, config) if checkpoints is not None and resume else None
     if saved is not None:
         _, weights, run = saved
+        run["config"] = config  # the same settings, perhaps more epochs
     model = twin.build_model(task.spec, weights, t["dtype"])
     if saved is None:
         run["initial_weights_digest"] = weights_digest(twin.get_weights(model))

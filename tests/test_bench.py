@@ -1,11 +1,14 @@
-"""The benchmark's pieces: shapes from the configs, FLOP counting, the A/B timer, the table."""
+"""The benchmark's pieces: shapes from the configs, FLOP counting, one twin per process, alternation, the table."""
 
-import numpy as np
+import json
+import subprocess
+import sys
+
 import pytest
 
 import impl_numpy
-import impl_tensorflow
-from harness.bench import BenchCase, bench_cases, bench_markdown, time_twins
+from harness import bench
+from harness.bench import BenchCase, bench_cases, bench_markdown, time_twin
 from harness.spec import ModelSpec
 
 
@@ -23,12 +26,12 @@ def test_matmul_flops_counts_forward_and_backward():
     assert case.matmul_flops() == 3 * forward
 
 
-def test_time_twins_alternates_and_rejects_a_diverging_model():
+def test_time_twin_times_repeats_and_rejects_a_diverging_model():
     spec = ModelSpec("per_step", 4, 6, 7, vocab_size=11)
     case = BenchCase("t", spec, batch_size=3, num_steps=5, carries_state=True)
-    times = time_twins(case, {"numpy": impl_numpy, "tensorflow": impl_tensorflow}, warmup=1, repeats=2, steps=2)
-    assert {k: len(v) for k, v in times.items()} == {"numpy": 2, "tensorflow": 2}
-    assert all(t > 0 for v in times.values() for t in v)
+    timing = time_twin(case, impl_numpy, warmup=1, repeats=3, steps=2)
+    assert len(timing["seconds_per_step"]) == 3 and all(t > 0 for t in timing["seconds_per_step"])
+    assert timing["tokens_per_batch"] == 15
 
     class Broken:
         NAME = "broken"
@@ -39,14 +42,49 @@ def test_time_twins_alternates_and_rejects_a_diverging_model():
             return impl_numpy.train_step(*args, **kwargs)._replace(loss=float("nan"))
 
     with pytest.raises(RuntimeError, match="a fast wrong model is no result"):
-        time_twins(case, {"broken": Broken}, warmup=1, repeats=1, steps=1)
+        time_twin(case, Broken, warmup=1, repeats=1, steps=1)
+
+
+@pytest.mark.parametrize("twin, other", [("numpy", "impl_tensorflow"), ("tensorflow", "impl_numpy")])
+def test_a_bench_process_loads_one_twin_only(twin, other):
+    done = subprocess.run([sys.executable, "-m", "harness.bench", "mnist", twin, "1", "1"], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["twins_loaded"] == [bench.TWINS[twin]] and other not in report["twins_loaded"]
+    assert report["samples_per_second"] > 0 and report["peak_rss_mib"] > 50  # the whole process, libraries included
+    assert report["threads"]["blas_pools"], "the BLAS pools are recorded"
+
+
+def test_bench_alternates_fresh_processes_and_reports_medians(monkeypatch):
+    calls = []
+    speeds = {"numpy": iter([300.0, 100.0, 200.0, 500.0, 400.0]), "tensorflow": iter([50.0, 60.0, 40.0, 70.0, 80.0])}
+
+    def fake_process(task, twin, repeats, steps):
+        calls.append((task, twin))
+        if twin == "gemm":
+            return {"gemm_gflops": 100.0, "threads": {}}
+        speed = next(speeds[twin])
+        return {"samples_per_second": speed, "tokens_per_second": 28 * speed, "peak_rss_mib": 10.0,
+                "threads": {"twin": twin}, "versions": {}, "twins_loaded": [bench.TWINS[twin]]}
+
+    monkeypatch.setattr(bench, "_in_fresh_process", fake_process)
+    report = bench.run_bench(["mnist"], rounds=5, progress=False)
+    assert calls == [("-", "gemm")] + [("mnist", "numpy"), ("mnist", "tensorflow")] * 5
+    row = report["tasks"]["mnist"]
+    assert (row["numpy"]["samples_per_second"], row["numpy"]["min"], row["numpy"]["max"]) == (300.0, 100.0, 500.0)
+    assert row["tensorflow"]["samples_per_second"] == 60.0 and row["speedup"] == 5.0  # ratio of the medians
+    assert row["numpy"]["threads"] == {"twin": "numpy"} and report["method"]["rounds"] == 5
 
 
 def test_bench_table():
     row = {"batch_size": 64, "num_steps": 28,
            "numpy": {"samples_per_second": 3000.0, "min": 2900.0, "max": 3100.0, "gflops": 40.0,
-                     "gemm_fraction": 0.41, "peak_memory_mib": 20.0},
-           "tensorflow": {"samples_per_second": 1000.0, "min": 950.0, "max": 1040.0, "peak_memory_mib": 80.0},
+                     "gemm_fraction": 0.41, "peak_rss_mib": 200.0, "tokens_per_second": 84000.0},
+           "tensorflow": {"samples_per_second": 1000.0, "min": 950.0, "max": 1040.0, "peak_rss_mib": 800.0,
+                          "tokens_per_second": 28000.0},
            "speedup": 3.0}
-    table = bench_markdown({"tasks": {"mnist": row}})
-    assert "| mnist | 64 × 28 | 3,000 (2,900–3,100) | 1,000 (950–1,040) | **3.00×** | 40.0 | 41% | 20 | 80 |" in table
+    table = bench_markdown({"tasks": {"mnist": row, "imdb": row}})
+    assert "| mnist | 64 × 28 | 3,000 (2,900–3,100) | 1,000 (950–1,040) | **3.00×** | — | — | 40.0 | 41% | 200 | 800 |" \
+        in table
+    assert "| imdb | 64 × 28 | 3,000 (2,900–3,100) | 1,000 (950–1,040) | **3.00×** | 84,000 | 28,000 |" in table

@@ -10,8 +10,9 @@ import yaml
 
 import impl_numpy
 import impl_tensorflow
+from harness import config as harness_config
 from harness import readme, results
-from harness.config import ConfigError, config_path, load_config, resolve_config
+from harness.config import ConfigError, config_path, load_config, resolve_config, run_digest, settings_digest
 from harness.divergence import trajectory_divergence
 from harness.initialisation import initial_weights, orthogonal
 from harness.run import run_twin
@@ -142,49 +143,92 @@ def test_keras_scheme_has_orthogonal_recurrent_kernel_and_forget_bias_one():
 # --- runs, tables, plots, README -------------------------------------------
 
 
-def test_run_writes_json_table_and_plot_that_agree(data_root, tmp_path):
-    config = small_config()
+@pytest.fixture
+def project_configs(tmp_path, monkeypatch):
+    """A project config folder in tmp_path holding a small mnist.yaml (2 epochs): it plays configs/mnist.yaml."""
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    config = small_config(epochs=2)
+    (folder / "mnist.yaml").write_text(yaml.safe_dump(config))
+    monkeypatch.setattr(harness_config, "CONFIG_DIR", folder)
+    return folder
+
+
+def test_run_writes_json_table_and_plot_that_agree(data_root, tmp_path, project_configs):
+    path = project_configs / "mnist.yaml"
+    config = load_config(path)
     for twin in ("numpy", "tensorflow"):
-        run_twin(twin, config, config_path("mnist"), epochs=2, quick=False, data_root=data_root, progress=False)
-    folder = results.results_folder(config_path("mnist"), False)
-    written = results.write_comparison(folder)
+        run_twin(twin, config, path, epochs=None, quick=False, data_root=data_root, progress=False)
+    folder = results.results_folder(path, config, False)
+    assert folder == results.RESULTS_DIR / "mnist"
+    written = results.write_comparison(folder, settings_digest(config))
     assert [p.name for p in written] == ["comparison.md", "curves.png"]
     assert (folder / "curves.png").read_bytes()[:4] == b"\x89PNG"
     run = json.loads(results.run_file(folder, "numpy", config["seed"]).read_text())
     assert run["status"] == "complete" and len(run["history"]) == 2
+    assert run["settings_digest"] == settings_digest(config) and run["run_digest"] == run_digest(config)
     assert run["versions"]["numpy"] == np.__version__ and run["machine"]["cpus"] >= 1
+    assert run["peak_rss_mib"] > 50, "the process's whole peak: interpreter, NumPy, data"
+    assert run["threads"]["blas_pools"] and "numpy_twin_threads" in run["threads"]
+    assert "tensorflow" in json.loads(results.run_file(folder, "tensorflow", config["seed"]).read_text())["threads"]
     test_accuracy = run["history"][-1]["test"]["accuracy"]
+    assert run["history"][-1]["test"]["scored"] == run["split_sizes"]["test"]
     assert f"| NumPy | 1 | {100 * test_accuracy:.2f} % |" in (folder / "comparison.md").read_text()
 
     page = tmp_path / "README.md"
     page.write_text(f"intro\n{readme.START}\nold\n{readme.END}\noutro\n")
-    readme.update_readme(page, results.RESULTS_DIR)
+    readme.update_readme(page, results.RESULTS_DIR, project_configs)
     text = page.read_text()
     assert "old" not in text and text.startswith("intro") and text.endswith("outro\n")
     assert f"{100 * test_accuracy:.2f} %" in text and "No full run committed yet (`make compare TASK=imdb`)" in text
 
 
-def fake_run(twin, seed, test_accuracy, status="complete"):
+def fake_run(twin, seed, test_accuracy, status="complete", digest="d1"):
     epoch = {"epoch": 1, "seconds": 2.0, "samples_per_second": 100.0,
-             **{split: {"loss": 0.5, "accuracy": test_accuracy} for split in ("train", "valid", "test")}}
+             **{split: {"loss": 0.5, "accuracy": test_accuracy, "scored": 2} for split in ("train", "valid", "test")}}
     return {"task": "mnist", "twin": twin, "quick": False, "metric": "accuracy", "config_file": "configs/mnist.yaml",
-            "config": {"seed": seed}, "split_sizes": {"train": 10, "valid": 2, "test": 2}, "history": [epoch],
-            "status": status, "peak_memory_mib": 5.0}
+            "settings_digest": digest, "config": {"seed": seed}, "split_sizes": {"train": 10, "valid": 2, "test": 2},
+            "history": [epoch], "status": status, "peak_rss_mib": 5.0}
 
 
 def test_tables_report_mean_and_std_over_seeds_and_the_gap_per_seed(tmp_path):
     runs = [fake_run("numpy", s, a) for s, a in ((1, 0.90), (2, 0.92), (3, 0.94))]
     runs += [fake_run("tensorflow", s, a) for s, a in ((1, 0.91), (2, 0.92), (3, 0.935))]
-    table = results.comparison_table(runs)
+    comparison = results.Comparison.of(runs, "d1")
+    table = results.comparison_table(comparison)
     assert "| NumPy | 3 | 92.00 ± 2.00 % |" in table
     assert "| TensorFlow | 3 | 92.17 ± 1.26 % |" in table
-    assert [round(row["gap"], 6) for row in results.agreement(runs)] == [1.0, 0.0, 0.5]
-    assert "over 3 seeds: 1.00 points of accuracy (seed 1)" in results.agreement_line(runs)
-    markdown = results.comparison_markdown(runs + [fake_run("numpy", 4, 0.5, status="diverged")])
+    assert [round(row["gap"], 6) for row in results.agreement(comparison)] == [1.0, 0.0, 0.5]
+    assert "over 3 seeds: 1.00 points of accuracy (seed 1)" in results.agreement_line(comparison)
+    with_diverged = results.Comparison.of(runs + [fake_run("numpy", 4, 0.5, status="diverged")], "d1")
+    markdown = results.comparison_markdown(with_diverged, "mnist")
     assert "seeds 1, 2, 3, 4" in markdown and "| 3 | 94.00 % | 93.50 % | 0.50 |" in markdown
-    assert "- NumPy seed 4 diverged" in markdown and "3 complete, 1 diverged" in markdown
+    assert "| NumPy | 3 | 92.00 ± 2.00 % |" in markdown, "the diverged run is not in the mean"
+    assert "- NumPy seed 4 diverged" in markdown and "3 complete, 1 diverged (seed 4)" in markdown
+    assert "3 complete, 1 missing (seed 4)" in markdown, "TensorFlow has no run of seed 4"
     assert results.plot_curves(tmp_path / "curves.png", runs).read_bytes()[:4] == b"\x89PNG"
     assert "Epochs undone" not in markdown
+
+
+def test_runs_of_two_digests_are_never_averaged():
+    runs = [fake_run("numpy", 1, 0.90), fake_run("numpy", 2, 0.50, digest="d2"), fake_run("tensorflow", 1, 0.90),
+            fake_run("tensorflow", 2, 0.50, digest="d2")]
+    comparison = results.Comparison.of(runs, "d1")
+    table = results.comparison_table(comparison)
+    assert "| NumPy | 1 | 90.00 % |" in table and "| TensorFlow | 1 | 90.00 % |" in table
+    assert [row["seed"] for row in results.agreement(comparison)] == [1]
+    assert "2 runs of other settings in this folder" in results.comparison_markdown(comparison, "mnist")
+
+
+def test_a_failed_twin_is_marked_and_its_earlier_record_not_shown():
+    runs = [fake_run("numpy", 1, 0.90), fake_run("tensorflow", 1, 0.80)]
+    comparison = results.Comparison.of(runs, "d1", seeds=[1], failed={("tensorflow", 1): "killed by SIGKILL"})
+    table = results.comparison_table(comparison)
+    assert "| TensorFlow | 0 | — |" in table and "failed (seed 1) |" in table and "80.00" not in table
+    assert results.agreement(comparison) == []
+    assert "- TensorFlow seed 1 failed: killed by SIGKILL" in results.comparison_markdown(comparison, "mnist")
+    missing = results.comparison_table(results.Comparison.of(runs[:1], "d1", seeds=[1]))
+    assert "| TensorFlow | 0 | — |" in missing and "| missing (seed 1) |" in missing
 
 
 def test_undone_epochs_are_listed_and_plotted(tmp_path):
@@ -194,7 +238,7 @@ def test_undone_epochs_are_listed_and_plotted(tmp_path):
         worse = {split: {"loss": 0.7, "accuracy": 0.8} for split in ("train", "valid", "test")}
         run["history"].append({**kept, "epoch": 2, "undone": worse})
     runs[1]["history"][1].pop("undone")
-    markdown = results.comparison_markdown(runs)
+    markdown = results.comparison_markdown(results.Comparison.of(runs, "d1"), "mnist")
     assert "Epochs undone" in markdown and "- NumPy seed 1: 2\n- TensorFlow seed 1: none" in markdown
     assert results.plot_curves(tmp_path / "curves.png", runs).read_bytes()[:4] == b"\x89PNG"
 
@@ -204,9 +248,10 @@ def test_compare_runs_every_seed_and_tables_them(data_root, tmp_path):
     raw = yaml.safe_load(config_path("mnist").read_text())
     raw["data"]["valid_size"] = 10
     raw["model"]["hidden_size"] = 4
+    raw["training"]["epochs"] = 1
     small.write_text(yaml.safe_dump(raw))
     done = cli("compare", "--task", "mnist", "--twin", "numpy", "--config", str(small), "--seeds", "3", "4",
-               "--epochs", "1", "--no-progress", env_root=data_root, results_dir=tmp_path / "results")
+               "--no-progress", env_root=data_root, results_dir=tmp_path / "results")
     assert done.returncode == 0, done.stderr
     folder = tmp_path / "results" / "small"
     runs = results.read_runs(folder)
@@ -240,10 +285,10 @@ def test_nan_loss_marks_the_run_diverged(data_root):
     assert "loss is nan at epoch 1" in run["message"] or "loss is inf" in run["message"]
 
 
-def cli(*args, env_root=None, results_dir=None):
+def cli(*args, env_root=None, results_dir=None, extra=None):
     import os
 
-    env = dict(os.environ)
+    env = {**os.environ, **(extra or {})}
     if env_root is not None:
         env["LSTM_TWINS_DATA"] = str(env_root)
     if results_dir is not None:
@@ -252,13 +297,13 @@ def cli(*args, env_root=None, results_dir=None):
 
 
 def test_cli_rejects_unknown_task_bad_config_and_missing_data(tmp_path):
-    earlier = tmp_path / "results" / "mnist" / "numpy-seed42.json"
+    earlier = tmp_path / "results" / "mnist" / "numpy-seed7.json"
     earlier.parent.mkdir(parents=True)
     earlier.write_text('{"earlier": true}')
     done = cli("compare", "--task", "mnist", env_root=tmp_path / "empty", results_dir=tmp_path / "results")
     assert done.returncode == 2 and "MNIST: not found" in done.stderr
     assert earlier.read_text() == '{"earlier": true}'
-    assert sorted(p.name for p in earlier.parent.iterdir()) == [".lock", "numpy-seed42.json"], "nothing else written"
+    assert sorted(p.name for p in earlier.parent.iterdir()) == [".lock", "numpy-seed7.json"], "nothing else written"
     done = cli("compare", "--task", "cifar")
     assert done.returncode == 2 and "unknown task 'cifar'" in done.stderr
     bad = tmp_path / "bad.yaml"
@@ -270,3 +315,76 @@ def test_cli_rejects_unknown_task_bad_config_and_missing_data(tmp_path):
     assert done.returncode == 2 and "MNIST: not found" in done.stderr and "Traceback" not in done.stderr
     done = cli("compare", "--task", "mnist", "--epochs", "0")
     assert done.returncode == 2 and "not a positive integer" in done.stderr
+
+
+# --- the language model's evaluation: the whole stream, every prediction, state carried ---------------
+
+
+@pytest.mark.parametrize("window", [1, 5, 400])
+def test_lm_evaluation_scores_every_prediction_once_with_the_state_carried(window, tmp_path, monkeypatch):
+    from harness.data.ptb_lm import stream_windows
+    from harness.parity import random_weights
+    from harness.spec import Batch
+    from harness.training import evaluate
+
+    stream = (np.arange(23) * 5) % 7  # N = 23 tokens: 22 predictions
+    windows = list(stream_windows(stream, window))
+    np.testing.assert_array_equal(np.concatenate([x[0] for x, _ in windows]), stream[:-1])
+    np.testing.assert_array_equal(np.concatenate([y[0] for _, y in windows]), stream[1:])
+    spec = ModelSpec("per_step", 3, 4, 7, vocab_size=7)
+    model = impl_numpy.build_model(spec, random_weights(spec, np.random.default_rng(0)), "float64")
+    windowed = evaluate(impl_numpy, model, [Batch(x, y) for x, y in windows], carries_state=True)
+    whole = evaluate(impl_numpy, model, [Batch(stream[None, :-1], stream[None, 1:])], carries_state=True)
+    assert windowed["scored"] == 22
+    assert windowed["loss"] == pytest.approx(whole["loss"], rel=1e-12), "each window starts where the last ended"
+    cut = evaluate(impl_numpy, model, [Batch(x, y) for x, y in windows], carries_state=False)
+    assert window == 400 or cut["loss"] != pytest.approx(whole["loss"], rel=1e-12)  # the test can tell
+
+    from test_data import make_ptb
+
+    monkeypatch.setenv("LSTM_TWINS_CACHE", str(tmp_path / "cache"))
+    make_ptb(tmp_path)
+    raw = yaml.safe_load(config_path("ptb_lm").read_text())
+    raw["model"].update(embedding="random", hidden_size=4)
+    raw["training"]["batch_size"] = 2
+    task = prepare_task(resolve_config(raw), tmp_path)
+    for split, size in task.sizes.items():
+        batches = task.batches(split, None)
+        assert sum(b.targets.size for b in batches) == size - 1 and all(len(b.targets) == 1 for b in batches)
+
+
+KILLER = """
+import os, signal
+import harness.training as training
+
+real_train_twin = training.train_twin
+
+
+def train_twin(twin, *args, **kwargs):  # the run dies as under the OOM killer: no clean-up, no record
+    if twin.NAME == os.environ.get("KILL_TWIN"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_train_twin(twin, *args, **kwargs)
+
+
+training.train_twin = train_twin
+"""
+
+
+def test_a_killed_twin_fails_the_comparison_loudly(data_root, tmp_path):
+    small = tmp_path / "small.yaml"
+    small.write_text(yaml.safe_dump(small_config(epochs=1)))
+    args = ("compare", "--task", "mnist", "--twin", "numpy", "--config", str(small), "--seeds", "42", "43",
+            "--no-progress")
+    assert cli(*args, env_root=data_root, results_dir=tmp_path / "results").returncode == 0
+    folder = tmp_path / "results" / "small"
+    earlier = (folder / "numpy-seed42.json").read_text()
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(KILLER)
+    done = cli(*args, env_root=data_root, results_dir=tmp_path / "results",
+               extra={"PYTHONPATH": str(hook), "KILL_TWIN": "numpy"})
+    assert done.returncode != 0
+    assert "the numpy run of seed 42 failed: killed by SIGKILL" in done.stderr
+    page = (folder / "comparison.md").read_text()
+    assert "| NumPy | 0 | — |" in page and "failed (seeds 42, 43)" in page
+    assert (folder / "numpy-seed42.json").read_text() == earlier, "the earlier record is kept, not shown"

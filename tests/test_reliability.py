@@ -17,8 +17,8 @@ import impl_numpy
 from harness import results
 from harness.atomic_files import LockedError, exclusive_lock, write_json_atomic
 from harness.checkpoints import CheckpointError, load_checkpoint
-from harness.config import ConfigError, config_path, resolve_config
-from harness.run import run_twin
+from harness.config import ConfigError, config_path, effective_config, load_config, resolve_config, settings_digest
+from harness.run import RunConflict, run_twin
 from harness.spec import Schedule
 from harness.tasks import prepare_task
 from harness.training import train_twin
@@ -42,8 +42,8 @@ def env(tmp_path, monkeypatch):
     for key, value in variables.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "results")
-    config = small_config()
-    config_file = tmp_path / "mnist.yaml"
+    config = small_config(epochs=3)
+    config_file = tmp_path / "tiny.yaml"  # no project config has this name: its runs go to results/tiny/
     config_file.write_text(yaml.safe_dump(config))
     return {"config": config, "config_file": config_file, "results": tmp_path / "results", **variables}
 
@@ -64,7 +64,7 @@ if kill_at:
         return real_step(model, batch, schedule, epoch, state)
     impl_numpy.train_step = train_step
 config = yaml.safe_load(Path({config_file!r}).read_text())
-run_twin("numpy", config, Path({config_file!r}), 3, False, None, False, resume={resume})
+run_twin("numpy", config, Path({config_file!r}), None, False, None, False, resume={resume})
 """
 
 
@@ -75,7 +75,7 @@ def train_in_subprocess(env, kill_at=None, resume=False):
 
 
 def final_state(env):
-    folder = env["results"] / "mnist"
+    folder = env["results"] / "tiny"
     run = json.loads((folder / "numpy-seed42.json").read_text())
     _, weights, _ = load_checkpoint(folder / "checkpoints" / "numpy-seed42", env["config"])
     return run, weights
@@ -85,13 +85,13 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(env, tmp_pat
     done = train_in_subprocess(env)
     assert done.returncode == 0, done.stderr
     reference_run, reference_weights = final_state(env)
-    (env["results"] / "mnist").rename(tmp_path / "reference")
+    (env["results"] / "tiny").rename(tmp_path / "reference")
 
     killed = train_in_subprocess(env, kill_at=(1, 2))  # second step of the second epoch
     assert killed.returncode == -signal.SIGKILL
-    checkpoint = env["results"] / "mnist" / "checkpoints" / "numpy-seed42"
+    checkpoint = env["results"] / "tiny" / "checkpoints" / "numpy-seed42"
     assert json.loads((checkpoint / "latest.json").read_text())["epoch"] == 1
-    assert not (env["results"] / "mnist" / "numpy-seed42.json").exists()
+    assert not (env["results"] / "tiny" / "numpy-seed42.json").exists()
 
     resumed = train_in_subprocess(env, resume=True)
     assert resumed.returncode == 0, resumed.stderr
@@ -179,14 +179,42 @@ def test_without_plateau_factor_a_worse_epoch_is_kept(env, monkeypatch):
 
 
 def test_resuming_a_complete_run_keeps_its_record(env):
-    args = ("numpy", env["config"], env["config_file"], 2, False, None, False)
+    args = ("numpy", env["config"], env["config_file"], None, False, None, False)
     run_twin(*args)
-    output = env["results"] / "mnist" / "numpy-seed42.json"
+    output = env["results"] / "tiny" / "numpy-seed42.json"
     before = output.read_text()
     record = run_twin(*args, resume=True)
     assert output.read_text() == before and record == json.loads(before)
-    run_twin(*args[:3], 3, *args[4:], resume=True)  # one more epoch: trained on from the checkpoint
-    assert len(json.loads(output.read_text())["history"]) == 3
+    longer = {**env["config"], "training": {**env["config"]["training"], "epochs": 4}}
+    env["config_file"].write_text(yaml.safe_dump(longer))  # the config now asks for one more epoch
+    with pytest.raises(RunConflict, match="holds a run of other settings"):
+        run_twin("numpy", longer, env["config_file"], None, False, None, False)  # not without --resume
+    assert output.read_text() == before
+    run_twin("numpy", longer, env["config_file"], None, False, None, False, resume=True)  # trained on from the checkpoint of epoch 3
+    assert len(json.loads(output.read_text())["history"]) == 4
+
+
+def test_an_epochs_override_never_touches_the_runs_of_the_config(env):
+    run_twin("numpy", env["config"], env["config_file"], None, False, None, False)
+    folder = env["results"] / "tiny"
+    before = {p.name: p.read_bytes() for p in folder.glob("*.json")}
+    run_twin("numpy", env["config"], env["config_file"], 1, False, None, False)
+    assert {p.name: p.read_bytes() for p in folder.glob("*.json")} == before, "byte-identical"
+    overridden = env["config"] | {"training": {**env["config"]["training"], "epochs": 1}}
+    own = env["results"] / f"tiny-{settings_digest(overridden)}"
+    assert json.loads((own / "numpy-seed42.json").read_text())["config"]["training"]["epochs"] == 1
+
+
+def test_a_config_from_elsewhere_with_a_project_config_name_gets_a_folder_of_its_own(env, tmp_path):
+    outside = tmp_path / "elsewhere" / "mnist.yaml"
+    outside.parent.mkdir()
+    outside.write_text(config_path("mnist").read_text())
+    config = effective_config(load_config(outside), None, False)
+    assert results.results_folder(outside, config, False) == env["results"] / f"mnist-{settings_digest(config)}"
+    official = effective_config(load_config(config_path("mnist")), None, False)
+    assert results.results_folder(config_path("mnist"), official, False) == env["results"] / "mnist"
+    seed_override = {**official, "seed": 7}  # --seed is not an override of the settings
+    assert results.results_folder(config_path("mnist"), seed_override, False) == env["results"] / "mnist"
 
 
 def test_huge_learning_rate_diverges_with_a_clear_message(env):

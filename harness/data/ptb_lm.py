@@ -92,3 +92,17 @@ def lm_windows(stream: np.ndarray, batch_size: int, num_steps: int) -> Iterator[
         stop = min(start + num_steps, row_len - 1)
         yield rows[:, start:stop], rows[:, start + 1 : stop + 1]
 
+
+def stream_windows(stream: np.ndarray, window: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The whole stream as one row, for evaluation (Mikolov; Zaremba et al.; Merity et al.).
+
+    Every one of the N - 1 next-token predictions is scored exactly once, in order, so
+    with the state carried from window to window each prediction sees the whole text
+    before it. Yields (inputs (1, W), targets (1, W)), the last window shorter.
+    """
+    if len(stream) < 2:
+        raise ValueError(f"a stream of {len(stream)} tokens has no next token to predict")
+    for start in range(0, len(stream) - 1, window):
+        stop = min(start + window, len(stream) - 1)
+        yield stream[None, start:stop], stream[None, start + 1 : stop + 1]
+
