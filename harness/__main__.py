@@ -85,16 +85,22 @@ def _non_negative(text: str) -> int:
 
 def _parity(args) -> int:
     from .atomic_files import write_json_atomic, write_text_atomic
-    from .parity import parity_markdown, run_parity
+    from .parity import THRESHOLDS, parity_failures, parity_markdown, run_parity
     from .results import RESULTS_DIR
 
     out = args.out or RESULTS_DIR
+    print(f"parity thresholds (relative): float64 <= {THRESHOLDS['float64']:.0e}, float32 <= "
+          f"{THRESHOLDS['float32']:.0e}, float64 trajectory of {args.updates} steps <= {THRESHOLDS['trajectory']:.0e}",
+          flush=True)
     report = run_parity(args.updates)
     write_json_atomic(out / "parity.json", report)
     markdown = parity_markdown(report)
     write_text_atomic(out / "parity.md", markdown)
     print(markdown)
-    return 0
+    failures = parity_failures(report)
+    for failure in failures:
+        print(f"error: parity fails: {failure}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def _data(args) -> int:

@@ -61,6 +61,10 @@ PARITY_CASES = (
     ),
 )
 
+# The verdict: every figure at or below its threshold (relative, as relative_difference).
+THRESHOLDS = {"float64": 1e-12, "float32": 1e-5, "trajectory": 1e-12}
+NOT_A_DIFFERENCE = ("clipped steps",)
+
 TRAJECTORY_SCHEDULE = Schedule(lr0=0.5, decay=0.1, clip_norm=0.3)  # clips some steps, not all
 STEPS_PER_EPOCH = 10  # the trajectory's learning rate decays every 10 steps
 
@@ -158,21 +162,37 @@ def trajectory_parity(
     return row
 
 
-def run_parity(num_updates: int = 100) -> dict:
-    """All cases, both dtypes, and the trajectories, as one JSON-ready dict."""
+def run_parity(num_updates: int = 100, twins=None) -> dict:
+    """All cases, both dtypes, and the trajectories, as one JSON-ready dict (with its thresholds).
+
+    TensorFlow runs with op determinism on, so the figures are the same from run to run.
+    twins: (NumPy twin, TensorFlow twin) modules; default impl_numpy and impl_tensorflow.
+    """
     import impl_numpy
     import impl_tensorflow
+    import tensorflow as tf
 
+    tf.config.experimental.enable_op_determinism()
+    numpy_twin, tensorflow_twin = twins or (impl_numpy, impl_tensorflow)
     report = {"gradients": {}, "trajectory": {}, "num_updates": num_updates,
-              "schedule": vars(TRAJECTORY_SCHEDULE), "steps_per_epoch": STEPS_PER_EPOCH}
+              "schedule": vars(TRAJECTORY_SCHEDULE), "steps_per_epoch": STEPS_PER_EPOCH, "thresholds": THRESHOLDS}
     for dtype in ("float64", "float32"):
         report["gradients"][dtype] = {
-            case.name: gradient_parity(case, dtype, impl_numpy, impl_tensorflow) for case in PARITY_CASES
+            case.name: gradient_parity(case, dtype, numpy_twin, tensorflow_twin) for case in PARITY_CASES
         }
     report["trajectory"] = {
-        case.name: trajectory_parity(case, impl_numpy, impl_tensorflow, num_updates) for case in PARITY_CASES
+        case.name: trajectory_parity(case, numpy_twin, tensorflow_twin, num_updates) for case in PARITY_CASES
     }
     return report
+
+
+def parity_failures(report: dict) -> list[str]:
+    """Every figure above its threshold, as "float32 imdb d lstm/kernel: 2.0e-05 > 1e-05"; [] = parity holds."""
+    tables = [(dtype, rows, THRESHOLDS[dtype]) for dtype, rows in report["gradients"].items()]
+    tables.append(("trajectory", report["trajectory"], THRESHOLDS["trajectory"]))
+    return [f"{name} {case} {column}: {value:.1e} > {limit:.0e}"
+            for name, rows, limit in tables for case, row in rows.items() for column, value in row.items()
+            if column not in NOT_A_DIFFERENCE and not value <= limit]  # NaN fails too
 
 
 def parity_markdown(report: dict) -> str:
@@ -185,6 +205,11 @@ def parity_markdown(report: dict) -> str:
         "versions of each task's model; see `harness/parity.py` for the exact sizes.",
         "",
     ]
+    failures = parity_failures(report)
+    lines += [f"**Verdict: {'FAIL' if failures else 'pass'}.** Thresholds: float64 ≤ {THRESHOLDS['float64']:.0e}, "
+              f"float32 ≤ {THRESHOLDS['float32']:.0e}, float64 trajectory ≤ {THRESHOLDS['trajectory']:.0e} "
+              "(relative); TensorFlow ran with op determinism, so the figures repeat from run to run.", ""]
+    lines += [f"- above its threshold: {failure}" for failure in failures] + ([""] if failures else [])
     for dtype, rows in report["gradients"].items():
         lines += [f"## Forward pass and gradients, {dtype}", "", *_table(rows), ""]
     schedule = report["schedule"]

@@ -77,11 +77,10 @@ def thread_settings() -> dict:
     return settings
 
 
-def _git_commit() -> str:
+def _git_commit(root: Path = Path(__file__).resolve().parents[1]) -> str:
     """The project's commit, with "+changes" when the code differs from it (results/ and README.md aside)."""
     import subprocess
 
-    root = Path(__file__).resolve().parents[1]
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
                                 check=True).stdout.strip()

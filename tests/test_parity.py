@@ -54,3 +54,27 @@ def test_parity_markdown_lists_every_case():
     text = parity_markdown(report)
     assert "| mnist | 1.0e-16 | 0.0e+00 |" in text
     assert "| mnist | 2.0e-16 | 50% |" in text
+
+
+def test_parity_fails_loudly_above_a_threshold(monkeypatch, tmp_path, capsys):
+    from harness.__main__ import main
+
+    real = impl_numpy.loss_and_grads
+
+    def perturbed(model, batch, state=None):  # a gradient off by one part in a billion: float64 must notice
+        loss, grads, final = real(model, batch, state)
+        return loss, {name: g * (1 + 1e-9) for name, g in grads.items()}, final
+
+    monkeypatch.setattr(impl_numpy, "loss_and_grads", perturbed)
+    assert main(["parity", "--updates", "2", "--out", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert "float64 <= 1e-12, float32 <= 1e-05" in captured.out
+    assert "error: parity fails: float64 mnist d lstm/kernel: 1.0e-09 > 1e-12" in captured.err
+    assert "**Verdict: FAIL.**" in (tmp_path / "parity.md").read_text()
+    monkeypatch.undo()
+    first = tmp_path / "first"
+    assert main(["parity", "--updates", "2", "--out", str(first)]) == 0
+    assert "**Verdict: pass.**" in (first / "parity.md").read_text()
+    second = tmp_path / "second"
+    assert main(["parity", "--updates", "2", "--out", str(second)]) == 0
+    assert (first / "parity.json").read_bytes() == (second / "parity.json").read_bytes(), "the figures repeat"

@@ -315,3 +315,35 @@ def test_any_short_text_as_a_config_file_gets_a_named_error(tmp_path_factory, te
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=str(path).replace("\\", "\\\\")):
         load_config(path)
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600)])
+def test_written_files_have_the_modes_the_umask_allows(tmp_path, umask, mode):
+    from harness.atomic_files import write_npz_atomic, write_text_atomic
+
+    old = os.umask(umask)
+    try:
+        written = [write_text_atomic(tmp_path / "a.md", "x"), write_json_atomic(tmp_path / "a.json", {}),
+                   write_npz_atomic(tmp_path / "a.npz", {"w": np.zeros(2)})]
+    finally:
+        os.umask(old)
+    assert [oct(p.stat().st_mode & 0o777) for p in written] == [oct(mode)] * 3
+
+
+def test_the_commit_is_dirty_only_when_the_code_differs(tmp_path):
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    (tmp_path / "results").mkdir()
+    for name in ("code.py", "README.md", "results/run.json"):
+        (tmp_path / name).write_text("1")
+    git("init", "-q")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
+    clean = results._git_commit(tmp_path)
+    assert clean and "+" not in clean
+    (tmp_path / "README.md").write_text("2")
+    (tmp_path / "results" / "run.json").write_text("2")
+    assert results._git_commit(tmp_path) == clean, "results and the README are not the code"
+    (tmp_path / "code.py").write_text("2")
+    assert results._git_commit(tmp_path) == clean + "+changes"
