@@ -10,13 +10,18 @@ export LSTM_TWINS_DATA ?= $(abspath ../shared/data)
 endif
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test test-slow parity data compare compare-all readme bench clean
+.PHONY: install test test-slow parity data compare compare-all readme bench clean clean-cache
 
 TASK ?= mnist
 QUICK ?=
 RESUME ?=
 SEEDS ?=
 CONFIG ?=
+DOWNLOAD ?=
+TASKS := $(shell sed -n 's/^TASKS = (\(.*\))$$/\1/p' harness/config.py | tr -d '",')
+# A switch is on only for a true value: QUICK=1 (or yes, true, on); QUICK=0, no, false or empty leave it off.
+on = $(filter 1 y yes true on Y YES TRUE True ON On,$(1))
+RUN_OPTIONS = $(if $(call on,$(QUICK)),--quick) $(if $(call on,$(RESUME)),--resume) $(if $(SEEDS),--seeds $(SEEDS))
 
 install: $(STAMP)
 
@@ -36,13 +41,13 @@ parity: $(STAMP)
 	$(PY) -m harness parity
 
 data: $(STAMP)
-	$(PY) -m harness data
+	$(PY) -m harness data $(if $(call on,$(DOWNLOAD)),--download)
 
 compare: $(STAMP)
-	$(PY) -m harness compare --task $(TASK) $(if $(QUICK),--quick) $(if $(RESUME),--resume) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(CONFIG),--config $(CONFIG))
+	$(PY) -m harness compare --task $(TASK) $(RUN_OPTIONS) $(if $(CONFIG),--config $(CONFIG))
 
 compare-all: $(STAMP)
-	for task in mnist imdb ptb_lm ptb_pos; do $(PY) -m harness compare --task $$task $(if $(QUICK),--quick) || exit $$?; done
+	for task in $(TASKS); do $(PY) -m harness compare --task $$task $(RUN_OPTIONS) || exit $$?; done
 
 bench: $(STAMP)
 	$(PY) -m harness bench
@@ -53,3 +58,6 @@ readme: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+clean-cache: $(STAMP)
+	$(PY) -m harness clean-cache

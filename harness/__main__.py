@@ -23,6 +23,7 @@ def main(argv=None) -> int:
 
     data = commands.add_parser("data", help="list the data sets: where found, counts, or how to get them")
     data.add_argument("--data-dir", type=Path, default=None, help="data folder (default $LSTM_TWINS_DATA or ./data)")
+    data.add_argument("--download", action="store_true", help="first fetch every data set that is missing")
 
     for name, text in (("compare", "train both twins (or one) on a task and write the comparison"),
                        ("train", "train one twin on a task and write its JSON (what compare runs per twin)")):
@@ -51,9 +52,10 @@ def main(argv=None) -> int:
     bench.add_argument("--rounds", type=_positive, default=5,
                        help="fresh processes per twin and task, alternating (default 5)")
     commands.add_parser("readme", help="rewrite the README's result tables from results/*/*.json")
+    commands.add_parser("clean-cache", help="delete the processed data caches ($LSTM_TWINS_CACHE or ./cache)")
     args = parser.parse_args(argv)
     return {"parity": _parity, "data": _data, "compare": _compare, "train": _train, "readme": _readme,
-            "bench": _bench, "divergence": _divergence}[args.command](args)
+            "bench": _bench, "divergence": _divergence, "clean-cache": _clean_cache}[args.command](args)
 
 
 def _add_config_arguments(sub: argparse.ArgumentParser) -> None:
@@ -89,6 +91,8 @@ def _parity(args) -> int:
     from .results import RESULTS_DIR
 
     out = args.out or RESULTS_DIR
+    if not _writable(out):
+        return 2
     print(f"parity thresholds (relative): float64 <= {THRESHOLDS['float64']:.0e}, float32 <= "
           f"{THRESHOLDS['float32']:.0e}, float64 trajectory of {args.updates} steps <= {THRESHOLDS['trajectory']:.0e}",
           flush=True)
@@ -109,6 +113,16 @@ def _data(args) -> int:
     from .data.locations import data_dir
     from .data.report import data_rows
 
+    if args.download:
+        from .data.download import DownloadError, ensure
+        from .data.locations import DataMissingError
+        from .tasks import DATASETS
+
+        try:
+            ensure([d for task in DATASETS.values() for d in task], args.data_dir)
+        except (DownloadError, DataMissingError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     rows = data_rows(args.data_dir)
     print(f"Data folder: {data_dir(args.data_dir)}\n")
     print(tabulate(rows, headers="keys", tablefmt="github"))
@@ -141,6 +155,33 @@ def _run_folder(args, path, config):
     return results_folder(path, effective_config(config, getattr(args, "epochs", None), quick), quick)
 
 
+def _writable(folder) -> bool:
+    """Whether results can be written into folder; if not, say so (before any work is done)."""
+    from .atomic_files import NotWritable, check_writable
+
+    try:
+        check_writable(folder)
+    except NotWritable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return False
+    return True
+
+
+def _data_ready(args) -> bool:
+    """Fetch the task's data sets that are missing (nothing is requested for those present); False after
+    printing why, when that fails."""
+    from .data.download import DownloadError, ensure
+    from .data.locations import DataMissingError
+    from .tasks import DATASETS
+
+    try:
+        ensure(DATASETS[args.task], args.data_dir, progress=not args.no_progress)
+    except (DownloadError, DataMissingError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return False
+    return True
+
+
 def _train(args) -> int:
     from .atomic_files import LockedError, exclusive_lock
     from .checkpoints import CheckpointError
@@ -148,9 +189,11 @@ def _train(args) -> int:
     from .run import RunConflict, run_twin
 
     path, config = _checked_config(args)
-    if config is None:
+    if config is None or not _data_ready(args):
         return 2
     folder = _run_folder(args, path, config)
+    if not _writable(folder):
+        return 2
     lock = nullcontext() if os.environ.get(LOCK_HELD) == str(folder) else exclusive_lock(folder / ".lock")
     try:
         with lock:
@@ -159,6 +202,10 @@ def _train(args) -> int:
     except (DataMissingError, CheckpointError, LockedError, RunConflict) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if os.environ.get(LOCK_HELD) != str(folder):  # under compare, the parent says it
+            print(_interrupted(folder, args.twin, config["seed"]), file=sys.stderr)
+        return 130
     return 0 if run["status"] == "complete" else 3
 
 
@@ -169,14 +216,18 @@ def _compare(args) -> int:
     from .results import write_comparison
 
     path, config = _checked_config(args)
-    if path is None:
+    if path is None or not _data_ready(args):
         return 2
     folder = _run_folder(args, path, config)
+    if not _writable(folder):
+        return 2
     twins = TWINS if args.twin == "both" else (args.twin,)
     seeds = args.seeds or [config["seed"]]
     failed, diverged = {}, []
     try:
-        with exclusive_lock(folder / ".lock"):  # one comparison of a folder at a time: no mixed results
+        # one comparison of a folder at a time: no mixed results. Each child inherits the locked file,
+        # so the lock holds until the last of them ends, even if this process is killed first.
+        with exclusive_lock(folder / ".lock") as lock:
             for seed, twin in ((seed, twin) for seed in seeds for twin in twins):
                 # each run in its own process: its own peak memory, and a crash stays its own
                 command = [sys.executable, "-m", "harness", "train", "--task", args.task, "--twin", twin,
@@ -185,7 +236,13 @@ def _compare(args) -> int:
                 command += ["--data-dir", str(args.data_dir)] if args.data_dir else []
                 flags = (("--quick", args.quick), ("--no-progress", args.no_progress), ("--resume", args.resume))
                 command += [flag for flag, on in flags if on]
-                code = subprocess.call(command, env={**os.environ, LOCK_HELD: str(folder)})
+                child = subprocess.Popen(command, env={**os.environ, LOCK_HELD: str(folder)}, pass_fds=(lock.fileno(),))
+                try:
+                    code = child.wait()
+                except KeyboardInterrupt:  # Ctrl-C reaches the child too: it stops after its checkpoint
+                    child.wait()
+                    print(_interrupted(folder, twin, seed), file=sys.stderr)
+                    return 130
                 if code == 2:  # bad input: the other runs would fail the same way
                     return 2
                 if code == 3:
@@ -204,6 +261,24 @@ def _compare(args) -> int:
     for name in diverged:
         print(f"error: the {name} run diverged (see its JSON and the table)", file=sys.stderr)
     return 1 if failed or diverged else 0
+
+
+def _interrupted(folder: Path, twin: str, seed: int) -> str:
+    """The one line Ctrl-C gets: where the run stopped and the command that resumes it."""
+    import json
+    import shlex
+
+    from .results import run_file
+
+    try:
+        latest = run_file(folder / "checkpoints", twin, seed).with_suffix("") / "latest.json"
+        epoch = json.loads(latest.read_text(encoding="utf-8"))["epoch"]
+    except (OSError, ValueError, KeyError):
+        epoch = 0
+    argv = [a for a in sys.argv[1:] if a != "--resume"]
+    python = os.path.relpath(sys.executable) if sys.executable.startswith(os.getcwd()) else "python"
+    return (f"interrupted after epoch {epoch} of the {twin} run of seed {seed}; resume with: "
+            f"{python} -m harness {shlex.join(argv)} --resume")
 
 
 def _exit_reason(code: int) -> str:
@@ -227,12 +302,14 @@ def _divergence(args) -> int:
     path, config = _checked_config(args)
     if config is None:
         return 2
+    folder = _run_folder(args, path, config)
+    if not _writable(folder):
+        return 2
     try:
         report = trajectory_divergence(config, args.steps, args.data_dir)
     except DataMissingError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    folder = _run_folder(args, path, config)
     report = {"config_file": relative_to_project(path), "seed": config["seed"], **report}
     write_json_atomic(folder / "divergence.json", report)
     markdown = divergence_markdown(report)
@@ -246,12 +323,25 @@ def _bench(args) -> int:
     from .config import TASKS
     from .results import RESULTS_DIR
 
+    if not _writable(RESULTS_DIR):
+        return 2
     return main_bench(args.task or TASKS, args.rounds, RESULTS_DIR)
 
 
-def _readme(args) -> int:
-    from .readme import update_readme
+def _clean_cache(args) -> int:
+    from .data.cache import clean_cache
+    from .data.locations import cache_dir
 
+    files, size = clean_cache()
+    print(f"removed {files} cache file{'s' * (files != 1)} ({size / 2**20:,.1f} MiB) from {cache_dir()}")
+    return 0
+
+
+def _readme(args) -> int:
+    from .readme import README, update_readme
+
+    if not _writable(README.parent):
+        return 2
     print(f"updated {update_readme()}")
     return 0
 

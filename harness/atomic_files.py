@@ -52,13 +52,33 @@ def write_json_atomic(path: str | os.PathLike, data) -> Path:
     return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
+class NotWritable(RuntimeError):
+    """A folder results would be written into cannot be written."""
+
+
+def check_writable(folder: str | os.PathLike) -> None:
+    """Raise NotWritable, before any work is done, if files cannot be created in `folder` (made if missing)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise NotWritable(f"cannot write into {folder} ({error.strerror}); make it writable, or set "
+                          "LSTM_TWINS_RESULTS to another folder") from None
+
+
 class LockedError(RuntimeError):
     """Another process holds the lock."""
 
 
 @contextmanager
 def exclusive_lock(path: str | os.PathLike):
-    """Hold an exclusive lock on `path` (created if needed) or raise LockedError at once."""
+    """Hold an exclusive lock on `path` (created if needed) or raise LockedError at once; yields the open file.
+
+    The lock belongs to the open file: a child process that inherits it (pass_fds) holds it too,
+    and it is released when the last holder closes it or ends.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+", encoding="utf-8") as f:
@@ -73,7 +93,7 @@ def exclusive_lock(path: str | os.PathLike):
         f.write(f"process {os.getpid()}")
         f.flush()
         try:
-            yield
+            yield f
         finally:
             f.truncate(0)
             fcntl.flock(f, fcntl.LOCK_UN)

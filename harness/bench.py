@@ -184,6 +184,8 @@ def run_bench(tasks=TASKS, rounds: int = 5, repeats: int = 5, steps: int = 5, pr
         row["numpy"]["gflops"] = case.matmul_flops() / numpy_step / 1e9
         row["numpy"]["gemm_fraction"] = row["numpy"]["gflops"] / report["gemm_gflops"]
         row["speedup"] = row["numpy"]["samples_per_second"] / row["tensorflow"]["samples_per_second"]
+        row["measured"] = {"git_commit": report["git_commit"], "date": time.strftime("%Y-%m-%d"),
+                           "gemm_gflops": report["gemm_gflops"]}
         report["tasks"][case.task] = row
         if progress:
             print(f"{case.task}: NumPy / TensorFlow {row['speedup']:.2f}", flush=True)
@@ -240,10 +242,20 @@ def bench_page(report: dict) -> str:
         f"NumPy {report['versions']['numpy']} ({report['blas']}), TensorFlow {_tensorflow_version(report)}, "
         f"commit {report['git_commit']}.",
         f"Threads: NumPy twin {json.dumps(threads.get('numpy'))}; TensorFlow twin {json.dumps(threads.get('tensorflow'))}.",
+        *_measured_apart(report),
         "",
         bench_markdown(report),
         "",
     ])
+
+
+def _measured_apart(report: dict) -> list[str]:
+    """A line when the rows come from different `make bench` runs (a `--task` run merged in)."""
+    runs = {task: (row["measured"]["date"], row["measured"]["git_commit"]) for task, row in report["tasks"].items()}
+    if len(set(runs.values())) <= 1:
+        return []
+    return ["Rows measured in different runs: " + ", ".join(f"{task} on {date} (commit {commit})"
+                                                           for task, (date, commit) in runs.items()) + "."]
 
 
 def _tensorflow_version(report: dict) -> str:
@@ -251,10 +263,22 @@ def _tensorflow_version(report: dict) -> str:
     return rows[0]["tensorflow"]["versions"].get("tensorflow", "?") if rows else "?"
 
 
+def merged(report: dict, path) -> dict:
+    """`report` with the rows of the tasks it did not measure kept from the earlier report at `path`
+    (each row says when and with which commit it was measured)."""
+    try:
+        earlier = json.loads(path.read_text(encoding="utf-8"))["tasks"]
+    except (OSError, ValueError, KeyError):
+        return report
+    kept = {task: row for task, row in earlier.items() if task not in report["tasks"] and "measured" in row}
+    order = [task for task in TASKS if task in kept or task in report["tasks"]]
+    return {**report, "tasks": {task: report["tasks"].get(task) or kept[task] for task in order}}
+
+
 def main_bench(tasks, rounds: int, out_dir) -> int:
     from .atomic_files import write_json_atomic, write_text_atomic
 
-    report = run_bench(tasks, rounds)
+    report = merged(run_bench(tasks, rounds), out_dir / "bench.json")
     write_json_atomic(out_dir / "bench.json", report)
     page = bench_page(report)
     write_text_atomic(out_dir / "bench.md", page)

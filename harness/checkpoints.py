@@ -11,6 +11,7 @@ language model starts each epoch from zero state.
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 from typing import Optional
 
@@ -47,8 +48,9 @@ def load_checkpoint(folder: Path, config: dict) -> Optional[tuple[int, dict[str,
         record = json.loads(latest.read_text(encoding="utf-8"))
         with np.load(folder / record["weights"], allow_pickle=False) as npz:
             weights = {key.replace("|", "/"): npz[key] for key in npz.files}
-    except (OSError, ValueError, KeyError) as error:
-        raise CheckpointError(f"{folder}: cannot read the checkpoint ({error}); delete the folder to start over") from None
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        raise CheckpointError(f"{folder}: cannot read the checkpoint ({error}); delete the folder to start over, "
+                              "or run without --resume") from None
     if not continues(config, record["run"]["config"]):
         raise CheckpointError(
             f"{folder}: the checkpoint was made with a different config; delete the folder or run without --resume"

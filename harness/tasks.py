@@ -18,6 +18,8 @@ from .initialisation import initial_weights
 from .spec import Batch, ModelSpec
 
 EMBEDDING_SIZE = 50  # GloVe 6B 50d; a random embedding has the same size
+# The data sets each task fetches when they are missing (GloVe and PTB-LM come with Python packages).
+DATASETS = {"mnist": ("mnist",), "imdb": ("imdb",), "ptb_lm": (), "ptb_pos": ("ptb_pos",)}
 # The language model's evaluation windows (one row, state carried): their length changes
 # only the speed (longer windows call the twins less often), never which tokens are scored.
 EVAL_WINDOW = 400

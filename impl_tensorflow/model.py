@@ -11,15 +11,36 @@ Every public function here has the same name, signature and meaning in impl_nump
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from typing import Optional
+
+import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
-from harness.spec import (  # noqa: E402
+@contextmanager
+def _native_stderr_silenced():
+    """TensorFlow's C++ start-up lines (absl's "before InitializeLog" warning and oneDNN's notice, twice
+    each, written straight to file descriptor 2 whatever TF_CPP_MIN_LOG_LEVEL says) go to /dev/null
+    while it loads; Python's own errors still reach stderr once it is restored."""
+    saved = os.dup(2)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+with _native_stderr_silenced():
+    import keras
+    import tensorflow as tf
+
+tf.get_logger().setLevel("ERROR")  # no retracing notices: the compiled steps retrace by design on new shapes
+
+from harness.spec import (
     Batch,
     ModelSpec,
     Schedule,

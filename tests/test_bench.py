@@ -88,3 +88,18 @@ def test_bench_table():
     assert "| mnist | 64 × 28 | 3,000 (2,900–3,100) | 1,000 (950–1,040) | **3.00×** | — | — | 40.0 | 41% | 200 | 800 |" \
         in table
     assert "| imdb | 64 × 28 | 3,000 (2,900–3,100) | 1,000 (950–1,040) | **3.00×** | 84,000 | 28,000 |" in table
+
+
+def test_bench_of_one_task_merges_into_the_report(monkeypatch, tmp_path):
+    def fake_process(task, twin, repeats, steps):
+        if twin == "gemm":
+            return {"gemm_gflops": 100.0, "threads": {}}
+        return {"samples_per_second": 10.0, "tokens_per_second": 10.0, "peak_rss_mib": 1.0, "threads": {},
+                "versions": {}, "twins_loaded": [bench.TWINS[twin]]}
+
+    monkeypatch.setattr(bench, "_in_fresh_process", fake_process)
+    assert bench.main_bench(["mnist", "imdb"], 1, tmp_path) == 0
+    before = json.loads((tmp_path / "bench.json").read_text())
+    assert bench.main_bench(["imdb"], 1, tmp_path) == 0
+    after = json.loads((tmp_path / "bench.json").read_text())
+    assert list(after["tasks"]) == ["mnist", "imdb"] and after["tasks"]["mnist"] == before["tasks"]["mnist"]

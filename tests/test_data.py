@@ -65,7 +65,8 @@ def test_mnist_missing_names_places_and_fix(tmp_path):
     message = str(error.value)
     assert message.startswith("MNIST: not found")
     assert str(tmp_path / "mnist" / "train-images-idx3-ubyte.gz") in message
-    assert "To get it: download the four files" in message
+    assert "To get it: `make data DOWNLOAD=1`" in message
+    assert "https://ossci-datasets.s3.amazonaws.com/mnist/t10k-labels-idx1-ubyte.gz (md5:ec29112d" in message
 
 
 def test_mnist_corrupt_file_is_a_clear_error(tmp_path):
@@ -306,3 +307,75 @@ def test_cache_rebuilds_when_source_or_options_change(tmp_path):
     for path in folder.glob("*.npz"):
         path.write_bytes(b"damaged")
     assert cache.cached_arrays("t", [source], {"a": 2}, build)["x"][0] == 4  # damaged cache rebuilt
+
+
+def test_cache_keeps_one_version_per_source_and_options(tmp_path):
+    source = tmp_path / "source.txt"
+    source.write_text("one")
+    folder = Path(os.environ["LSTM_TWINS_CACHE"])
+    folder.mkdir(parents=True)
+    (folder / "t-0123456789abcdef.npz").write_bytes(b"an entry of the older one-hash naming")
+    (folder / "u-0123456789abcdef-0123456789abcdef.npz").write_bytes(b"another data set's")
+    cache.cached_arrays("t", [source], {"a": 1}, lambda: {"x": np.array([1])})
+    cache.cached_arrays("t", [source], {"a": 2}, lambda: {"x": np.array([2])})
+    source.write_text("two, longer")  # a new version of the source: the old entry of options a=1 goes
+    cache.cached_arrays("t", [source], {"a": 1}, lambda: {"x": np.array([3])})
+    names = sorted(p.name for p in folder.glob("t-*.npz"))
+    assert len(names) == 2, names  # a=1 (new version) and a=2 (not rebuilt since, still kept)
+    assert (folder / "u-0123456789abcdef-0123456789abcdef.npz").exists()
+    size = sum(p.stat().st_size for p in folder.glob("*.npz"))
+    assert cache.clean_cache() == (3, size)
+    assert not list(folder.glob("*.npz"))
+
+
+@pytest.mark.parametrize("where", ["read_only", "under_a_file"])
+def test_an_unwritable_cache_warns_once_and_goes_on(tmp_path, monkeypatch, capsys, where):
+    if where == "read_only":
+        folder = tmp_path / "cache"
+        folder.mkdir()
+        folder.chmod(0o500)
+        if os.access(folder, os.W_OK):  # root writes anywhere
+            pytest.skip("this user can write into a read-only folder")
+    else:
+        (tmp_path / "file").write_text("x")
+        folder = tmp_path / "file" / "cache"
+    monkeypatch.setenv("LSTM_TWINS_CACHE", str(folder))
+    monkeypatch.setattr(cache, "_warned", set())
+    make_mnist(tmp_path / "data")
+    for _ in range(2):
+        assert len(mnist.load_mnist(tmp_path / "data", valid_size=10)["test"][1]) == 10
+    err = capsys.readouterr().err
+    assert err.count("warning: cannot write the data cache") == 1 and "going on without it" in err
+
+
+@pytest.mark.parametrize("damage", ["garbage", "cut"])
+def test_a_damaged_treebank_zip_is_a_named_error_also_in_the_data_report(tmp_path, damage):
+    import shutil
+
+    from harness.data.report import data_rows
+
+    folder = make_treebank(tmp_path)
+    archive = Path(shutil.make_archive(str(folder), "zip", folder.parent, "treebank"))
+    shutil.rmtree(folder)
+    data = archive.read_bytes()
+    archive.write_bytes(b"not a zip at all" if damage == "garbage" else data[: len(data) // 2])
+    with pytest.raises(DataMissingError, match=r"PTB \(POS tagging\): cannot read treebank.zip"):
+        ptb_pos.load_ptb_pos(tmp_path)
+    row = next(r for r in data_rows(tmp_path) if r["data set"] == "PTB POS tagging")
+    assert row["status"] == "BROKEN" and row["note"].startswith("cannot read treebank.zip")
+
+
+def test_a_corrupt_mnist_file_is_reported_broken_with_the_reason(tmp_path):
+    from harness.data.report import data_rows
+
+    make_mnist(tmp_path)
+    (tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz").write_bytes(b"garbage")
+    row = next(r for r in data_rows(tmp_path) if r["data set"] == "MNIST")
+    assert row["status"] == "BROKEN" and "cannot read t10k-labels-idx1-ubyte.gz" in row["note"]
+
+
+def test_mnist_labels_out_of_range_name_the_file(tmp_path):
+    make_mnist(tmp_path)
+    write_idx(tmp_path / "mnist" / "t10k-labels-idx1-ubyte", np.full(10, 12))
+    with pytest.raises(DataMissingError, match=r"t10k-labels-idx1-ubyte.gz holds labels outside 0-9 \(up to 12\)"):
+        mnist.load_mnist(tmp_path)

@@ -102,6 +102,23 @@ def test_missing_required_key_and_invalid_yaml(tmp_path):
         config_path("cifar")
 
 
+@pytest.mark.parametrize("text, message", [
+    (b"task: mnist\nmodel:\n  hidden_size: [1, 2\n", r"invalid YAML at line 4, column 1: expected ',' or ']'"),
+    (b"task: mnist\nseed: 1\nseed: 2\n", r"invalid YAML at line 3, column 1: key 'seed' is given twice"),
+    (b"task: mnist\ntraining:\n  lr0: 1\n  lr0: 2\n", r"line 4, column 3: key 'lr0' is given twice \(first on line 3\)"),
+    (b"task: mnist # caf\xe9\n", r"not UTF-8 text \(byte 0xe9 at offset 17\); save it as UTF-8"),
+])
+def test_config_file_errors_are_one_line_with_the_place(tmp_path, text, message):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(text)
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_config(path)
+    assert "\n" not in str(caught.value)
+    done = cli("compare", "--task", "mnist", "--config", str(path), results_dir=tmp_path / "results")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert not (tmp_path / "results").exists()
+
+
 # --- fair setup -------------------------------------------------------------
 
 
@@ -280,7 +297,8 @@ def test_divergence_starts_at_rounding_and_crosses_epochs(data_root, tmp_path):
 def test_nan_loss_marks_the_run_diverged(data_root):
     config = small_config(lr0=1e38, clip_norm=None, dtype="float32")
     task = prepare_task(config, data_root)
-    run = train_twin(impl_numpy, task, config, epochs=2, progress=False)
+    with np.errstate(all="ignore"):  # the overflow is the point
+        run = train_twin(impl_numpy, task, config, epochs=2, progress=False)
     assert run["status"] == "diverged"
     assert "loss is nan at epoch 1" in run["message"] or "loss is inf" in run["message"]
 
@@ -303,7 +321,7 @@ def test_cli_rejects_unknown_task_bad_config_and_missing_data(tmp_path):
     done = cli("compare", "--task", "mnist", env_root=tmp_path / "empty", results_dir=tmp_path / "results")
     assert done.returncode == 2 and "MNIST: not found" in done.stderr
     assert earlier.read_text() == '{"earlier": true}'
-    assert sorted(p.name for p in earlier.parent.iterdir()) == [".lock", "numpy-seed7.json"], "nothing else written"
+    assert sorted(p.name for p in earlier.parent.iterdir()) == ["numpy-seed7.json"], "nothing else written"
     done = cli("compare", "--task", "cifar")
     assert done.returncode == 2 and "unknown task 'cifar'" in done.stderr
     bad = tmp_path / "bad.yaml"
@@ -353,21 +371,37 @@ def test_lm_evaluation_scores_every_prediction_once_with_the_state_carried(windo
         assert sum(b.targets.size for b in batches) == size - 1 and all(len(b.targets) == 1 for b in batches)
 
 
-KILLER = """
-import os, signal
+HOOK = """
+import os, signal, time
 import harness.training as training
 
-real_train_twin = training.train_twin
+real_train_twin, real_save = training.train_twin, training.save_checkpoint
 
 
-def train_twin(twin, *args, **kwargs):  # the run dies as under the OOM killer: no clean-up, no record
+def train_twin(twin, *args, **kwargs):  # KILL_TWIN: the run dies as under the OOM killer, no clean-up, no record
     if twin.NAME == os.environ.get("KILL_TWIN"):
         os.kill(os.getpid(), signal.SIGKILL)
     return real_train_twin(twin, *args, **kwargs)
 
 
-training.train_twin = train_twin
+def save_checkpoint(*args, **kwargs):  # PAUSE_FILE: after the first checkpoint, say so and wait
+    written = real_save(*args, **kwargs)
+    if os.environ.get("PAUSE_FILE"):
+        open(os.environ["PAUSE_FILE"], "w").close()
+        time.sleep(60)
+    return written
+
+
+training.train_twin, training.save_checkpoint = train_twin, save_checkpoint
 """
+
+
+def hooked(tmp_path, **variables):
+    """Environment variables that load HOOK into every Python process started with them."""
+    hook = tmp_path / "hook"
+    hook.mkdir(exist_ok=True)
+    (hook / "sitecustomize.py").write_text(HOOK)
+    return {"PYTHONPATH": str(hook), **variables}
 
 
 def test_a_killed_twin_fails_the_comparison_loudly(data_root, tmp_path):
@@ -378,13 +412,104 @@ def test_a_killed_twin_fails_the_comparison_loudly(data_root, tmp_path):
     assert cli(*args, env_root=data_root, results_dir=tmp_path / "results").returncode == 0
     folder = tmp_path / "results" / "small"
     earlier = (folder / "numpy-seed42.json").read_text()
-    hook = tmp_path / "hook"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(KILLER)
-    done = cli(*args, env_root=data_root, results_dir=tmp_path / "results",
-               extra={"PYTHONPATH": str(hook), "KILL_TWIN": "numpy"})
+    done = cli(*args, env_root=data_root, results_dir=tmp_path / "results", extra=hooked(tmp_path, KILL_TWIN="numpy"))
     assert done.returncode != 0
     assert "the numpy run of seed 42 failed: killed by SIGKILL" in done.stderr
     page = (folder / "comparison.md").read_text()
     assert "| NumPy | 0 | — |" in page and "failed (seeds 42, 43)" in page
     assert (folder / "numpy-seed42.json").read_text() == earlier, "the earlier record is kept, not shown"
+
+
+@pytest.mark.parametrize("command", [["parity"], ["compare", "--task", "mnist"], ["train", "--task", "mnist", "--twin",
+                                     "numpy"], ["divergence", "--task", "mnist"], ["bench"]])
+def test_an_unwritable_results_folder_is_refused_before_any_work(tmp_path, data_root, command):
+    (tmp_path / "a_file").write_text("not a folder")
+    results_dir = tmp_path / "a_file" / "results"  # cannot be made, even by root
+    done = cli(*command, env_root=data_root, results_dir=results_dir)
+    assert done.returncode == 2 and "Traceback" not in done.stderr and done.stderr.count("\n") == 1
+    assert done.stderr.startswith(f"error: cannot write into {results_dir}")
+
+
+def start_paused_compare(tmp_path, data_root):
+    """A compare whose child stops after its first checkpoint; returns (parent process, folder, pause file)."""
+    import os
+    import time
+
+    small = tmp_path / "small.yaml"
+    small.write_text(yaml.safe_dump(small_config(epochs=2)))
+    pause = tmp_path / "paused"
+    env = {**os.environ, "LSTM_TWINS_DATA": str(data_root), "LSTM_TWINS_RESULTS": str(tmp_path / "results"),
+           **hooked(tmp_path, PAUSE_FILE=str(pause))}
+    parent = subprocess.Popen([sys.executable, "-m", "harness", "compare", "--task", "mnist", "--twin", "numpy",
+                               "--config", str(small), "--no-progress"], env=env, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not pause.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert pause.exists(), "the child never reached its first checkpoint"
+    return parent, tmp_path / "results" / "small"
+
+
+def test_killing_the_compare_parent_keeps_the_folder_locked_while_its_child_runs(tmp_path, data_root):
+    import os
+    import signal
+
+    from harness.atomic_files import LockedError, exclusive_lock
+
+    parent, folder = start_paused_compare(tmp_path, data_root)
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    try:
+        with pytest.raises(LockedError):  # the orphaned child still trains: a second comparison must wait
+            with exclusive_lock(folder / ".lock"):
+                pass
+    finally:
+        os.killpg(parent.pid, signal.SIGKILL)  # the child, in the same session
+    deadline = __import__("time").monotonic() + 10
+    while True:
+        try:
+            with exclusive_lock(folder / ".lock"):
+                break
+        except LockedError:
+            assert __import__("time").monotonic() < deadline, "the lock outlived the child"
+
+
+def test_ctrl_c_is_one_line_that_says_how_to_resume(tmp_path, data_root):
+    import os
+    import signal
+
+    parent, folder = start_paused_compare(tmp_path, data_root)
+    os.killpg(parent.pid, signal.SIGINT)  # as Ctrl-C in a terminal: the whole group
+    _, err = parent.communicate(timeout=60)
+    assert parent.returncode == 130 and "Traceback" not in err
+    assert err.count("\n") == 1 and err.startswith("interrupted after epoch 1 of the numpy run of seed 42; resume with:")
+    assert err.rstrip().endswith("--no-progress --resume")
+
+
+def test_a_comparison_prints_only_what_the_harness_says(tmp_path, data_root):
+    small = tmp_path / "small.yaml"
+    small.write_text(yaml.safe_dump(small_config(epochs=1)))
+    done = cli("compare", "--task", "mnist", "--config", str(small), "--no-progress", env_root=data_root,
+               results_dir=tmp_path / "results")
+    assert done.returncode == 0 and done.stderr == "", "no TensorFlow start-up lines, no warnings"
+    assert [line.split(" ")[0] for line in done.stdout.splitlines()] == ["wrote", "wrote"]
+
+
+def test_the_readme_runs_the_harness_with_the_projects_environment():
+    text = (readme.ROOT / "README.md").read_text(encoding="utf-8")
+    bare = [line for line in text.splitlines() if "python -m harness" in line.replace(".venv/bin/python -m harness", "")]
+    assert bare == [], "the system Python has none of the project's packages: say .venv/bin/python"
+
+
+@pytest.mark.parametrize("variables, expected", [
+    (["QUICK=0", "RESUME=no"], []), (["QUICK=1", "RESUME=yes"], ["--quick", "--resume"]),
+    (["QUICK=true", "RESUME=", "SEEDS=1 2"], ["--quick", "--seeds", "1", "2"])])
+def test_make_switches_are_on_only_for_true_values_and_reach_compare_all(variables, expected):
+    for target in ("compare", "compare-all"):
+        done = subprocess.run(["make", "-n", target, *variables], capture_output=True,
+                              text=True, cwd=readme.ROOT)
+        line = next(line for line in done.stdout.splitlines() if "harness compare" in line)
+        options = [word for word in line.split() if word.startswith("--") and word != "--task"]
+        assert options == [o for o in expected if o.startswith("--")], (target, line)
+        if "SEEDS=1 2" in variables:
+            assert "--seeds 1 2" in line

@@ -347,3 +347,18 @@ def test_the_commit_is_dirty_only_when_the_code_differs(tmp_path):
     assert results._git_commit(tmp_path) == clean, "results and the README are not the code"
     (tmp_path / "code.py").write_text("2")
     assert results._git_commit(tmp_path) == clean + "+changes"
+
+
+def test_a_cut_checkpoint_is_a_one_line_error_and_nothing_is_rewritten(env):
+    folder = env["results"] / "tiny"
+    run_twin("numpy", env["config"], env["config_file"], None, False, None, False)
+    checkpoint = next((folder / "checkpoints" / "numpy-seed42").glob("epoch-*.npz"))
+    checkpoint.write_bytes(checkpoint.read_bytes()[: checkpoint.stat().st_size // 2])
+    (folder / "numpy-seed42.json").unlink()  # a run to resume
+    (folder / "comparison.md").write_text("earlier page")
+    done = subprocess.run([sys.executable, "-m", "harness", "compare", "--task", "mnist", "--twin", "numpy",
+                           "--config", str(env["config_file"]), "--resume", "--no-progress"], capture_output=True,
+                          text=True, env=dict(os.environ))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "cannot read the checkpoint" in done.stderr and done.stderr.count("\n") == 1
+    assert (folder / "comparison.md").read_text() == "earlier page"

@@ -17,16 +17,14 @@ from typing import Iterator, Optional
 import numpy as np
 
 from .cache import cached_arrays
+from .download import instructions
 from .locations import DataMissingError, data_dir, first_existing
 from .sequences import Sequences
 from .splits import stratified_split
 
 NAME = "IMDB"
 ARCHIVE, FOLDER = "aclImdb_v1.tar.gz", "aclImdb"
-FIX = (
-    "download aclImdb_v1.tar.gz from the Large Movie Review Dataset's Stanford page into <data>/ "
-    "(the data folder is set by $LSTM_TWINS_DATA or --data-dir); an extracted aclImdb/ folder works too"
-)
+FIX = instructions("imdb")
 PAD, UNK = "<pad>", "<unk>"
 _FILE = re.compile(r"aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")

@@ -15,9 +15,10 @@ class DataMissingError(RuntimeError):
     """A data set was not found, or is corrupt: says which, where we looked, and how to get it."""
 
     def __init__(self, name: str, searched: Iterable, fix: str, problem: str = "not found"):
+        searched = list(searched)
         places = "\n".join(f"  - {p}" for p in searched) or "  (nowhere)"
         super().__init__(f"{name}: {problem}.\nSearched:\n{places}\nTo get it: {fix}")
-        self.name = name
+        self.name, self.searched = name, list(searched)
 
 
 def data_dir(override: Optional[str | os.PathLike] = None) -> Path:

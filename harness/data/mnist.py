@@ -12,6 +12,7 @@ from typing import Optional
 import numpy as np
 
 from .cache import cached_arrays
+from .download import instructions
 from .locations import DataMissingError, data_dir, first_existing
 from .splits import stratified_split
 
@@ -22,11 +23,7 @@ FILES = {
     "test_images": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
 }
-FIX = (
-    "download the four files train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
-    "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz from any public MNIST mirror "
-    "into <data>/mnist/ (the data folder is set by $LSTM_TWINS_DATA or --data-dir)"
-)
+FIX = instructions("mnist")
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
 _PIXEL_VALUE = np.arange(256, dtype=np.float32) / 255  # uint8 pixel -> [0, 1], by table lookup
 
@@ -80,6 +77,11 @@ def load_mnist(root: Optional[Path] = None, valid_size: int = 5000, seed: int = 
                 NAME, [files[f"{split}_images"]], FIX,
                 problem=f"{split} images {images.shape} do not match labels {labels.shape}",
             )
+    for key in ("train_labels", "test_labels"):
+        labels = arrays[key]
+        if labels.size and labels.max() > 9:
+            raise DataMissingError(NAME, [files[key]], FIX,
+                                   problem=f"{files[key].name} holds labels outside 0-9 (up to {labels.max()})")
     train_idx, valid_idx = stratified_split(arrays["train_labels"], valid_size, seed)
 
     def split(images, labels, idx=slice(None)):

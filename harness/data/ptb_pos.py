@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zipfile
 from collections import Counter
 from pathlib import Path
 from typing import Optional, Sequence
@@ -19,6 +20,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .cache import cached_arrays
+from .download import instructions
 from .locations import DataMissingError, data_dir, first_existing
 from .sequences import Sequences
 
@@ -26,10 +28,7 @@ NAME = "PTB (POS tagging)"
 TRACE = "-NONE-"
 PAD, UNK = "<pad>", "<unk>"
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
-FIX = (
-    "pip install nltk, then python -c \"import nltk; nltk.download('treebank', download_dir='<data>/nltk_data')\" "
-    "(the data folder is set by $LSTM_TWINS_DATA or --data-dir)"
-)
+FIX = instructions("ptb_pos")
 
 
 def find_source(root: Optional[Path] = None) -> Path:
@@ -70,8 +69,8 @@ def read_tagged_files(source: Path) -> dict[str, list[list[tuple[str, str]]]]:
             fileid: [[(w, t) for w, t in sentence if t != TRACE] for sentence in reader.tagged_sents(fileid)]
             for fileid in sorted(reader.fileids())
         }
-    except (OSError, ValueError, KeyError) as error:
-        raise DataMissingError(NAME, [source], FIX, problem=f"cannot read the treebank ({error})") from None
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        raise DataMissingError(NAME, [source], FIX, problem=f"cannot read {source.name} ({error})") from None
     if not files:
         raise DataMissingError(NAME, [source], FIX, problem="no wsj_*.mrg files in the treebank")
     return {fileid: [s for s in sentences if s] for fileid, sentences in files.items()}

@@ -25,7 +25,10 @@ def data_rows(root: Optional[Path] = None) -> list[dict]:
             source = module.find_source(root) if hasattr(module, "find_source") else module.find_files(root)
             found = {"status": "OK", "source": _source(source), **describe()}
         except DataMissingError as error:
-            found = {"status": "MISSING", "note": str(error).split("To get it: ", 1)[-1]}
+            problem = str(error).split("\n", 1)[0].split(": ", 1)[-1].rstrip(".")  # "not found", or what is wrong
+            status = "MISSING" if problem == "not found" else "BROKEN"
+            fix = str(error).split("To get it: ", 1)[-1]
+            found = {"status": status, "note": fix if status == "MISSING" else f"{problem}; to get it again: {fix}"}
         rows.append({key: found.get(key, "") for key in COLUMNS} | {"data set": name})
 
     def describe_imdb():
