@@ -46,7 +46,8 @@ def main(argv=None) -> int:
     divergence.add_argument("--steps", type=_positive, default=200, help="SGD steps (default 200)")
     divergence.add_argument("--seed", type=_non_negative, default=None, help="override the config's seed")
 
-    bench = commands.add_parser("bench", help="training-step throughput of each twin per task shape, each in its own process")
+    bench = commands.add_parser("bench",
+                                help="training-step throughput of each twin per task shape, each in its own process")
     bench.add_argument("--task", action="append", choices=("mnist", "imdb", "ptb_lm", "ptb_pos"),
                        help="benchmark only this task (repeatable; default all four)")
     bench.add_argument("--rounds", type=_positive, default=5,
@@ -236,7 +237,8 @@ def _compare(args) -> int:
                 command += ["--data-dir", str(args.data_dir)] if args.data_dir else []
                 flags = (("--quick", args.quick), ("--no-progress", args.no_progress), ("--resume", args.resume))
                 command += [flag for flag, on in flags if on]
-                child = subprocess.Popen(command, env={**os.environ, LOCK_HELD: str(folder)}, pass_fds=(lock.fileno(),))
+                child = subprocess.Popen(command, env={**os.environ, LOCK_HELD: str(folder)},
+                                         pass_fds=(lock.fileno(),))
                 try:
                     code = child.wait()
                 except KeyboardInterrupt:  # Ctrl-C reaches the child too: it stops after its checkpoint

@@ -144,7 +144,8 @@ def measure(task: str, twin_name: str, repeats: int, steps: int) -> dict:
     timing = time_twin(case, importlib.import_module(TWINS[twin_name]), repeats=repeats, steps=steps)
     step = statistics.median(timing["seconds_per_step"])
     return {"samples_per_second": case.batch_size / step, "tokens_per_second": timing["tokens_per_batch"] / step,
-            "peak_rss_mib": peak_rss_mb(), "twins_loaded": sorted(name for name in TWINS.values() if name in sys.modules),
+            "peak_rss_mib": peak_rss_mb(),
+            "twins_loaded": sorted(name for name in TWINS.values() if name in sys.modules),
             **{k: v for k, v in environment().items() if k in ("threads", "versions")}}
 
 
@@ -241,7 +242,8 @@ def bench_page(report: dict) -> str:
         f"Machine: {report['machine']['processor']}, {report['machine']['cpus']} CPUs; "
         f"NumPy {report['versions']['numpy']} ({report['blas']}), TensorFlow {_tensorflow_version(report)}, "
         f"commit {report['git_commit']}.",
-        f"Threads: NumPy twin {json.dumps(threads.get('numpy'))}; TensorFlow twin {json.dumps(threads.get('tensorflow'))}.",
+        f"Threads: NumPy twin {json.dumps(threads.get('numpy'))}; "
+        f"TensorFlow twin {json.dumps(threads.get('tensorflow'))}.",
         *_measured_apart(report),
         "",
         bench_markdown(report),

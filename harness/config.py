@@ -219,7 +219,8 @@ def _canonical(config: dict, quick: bool) -> dict:
         if section == "quick" and not quick:
             continue
         given = config.get(section, {})
-        canonical[section] = {key: given[key] for key in sorted(given) if key not in fields or given[key] != fields[key].default}
+        canonical[section] = {key: given[key] for key in sorted(given)
+                              if key not in fields or given[key] != fields[key].default}
     return canonical
 
 

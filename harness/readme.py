@@ -65,7 +65,8 @@ def _run_summary(name: str, comparison: Comparison) -> str:
         f"**`{first['config_file']}`**: {config_comment(first['config_file'])}\n\n"
         f"Split: {sizes}. Seeds: {', '.join(map(str, comparison.seeds))}. Epochs: {'/'.join(map(str, epochs))}. "
         f"Training time per seed (evaluation excluded): {', '.join(wall) or 'none complete'}. "
-        f"{agreement_line(comparison)} Details and curves: [`results/{name}/comparison.md`](results/{name}/comparison.md)."
+        f"{agreement_line(comparison)} "
+        f"Details and curves: [`results/{name}/comparison.md`](results/{name}/comparison.md)."
         f"{others}"
     )
 

@@ -67,7 +67,8 @@ def thread_settings() -> dict:
     from threadpoolctl import threadpool_info
 
     settings = {"environment": {k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ},
-                "blas_pools": [{"api": pool["internal_api"], "threads": pool["num_threads"]} for pool in threadpool_info()]}
+                "blas_pools": [{"api": pool["internal_api"], "threads": pool["num_threads"]}
+                               for pool in threadpool_info()]}
     if "impl_numpy.parallel" in sys.modules:
         settings["numpy_twin_threads"] = sys.modules["impl_numpy.parallel"].thread_count()
     if "tensorflow" in sys.modules:

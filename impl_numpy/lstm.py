@@ -1,4 +1,13 @@
-"""The LSTM layer over a whole sequence: forward, and backpropagation through time.
+"""The LSTM layer over a whole sequence: forward, and backpropagation through time, made fast.
+
+Learners: read `reference_lstm.py` first (the same math, one step at a time, plain σ and
+tanh); a test checks that this module computes exactly what it does. The speed tricks here:
+1. one fused matmul for the input projection of all steps, before the recurrence;
+2. one tanh call for all four gates (σ(a) = (1 + tanh(a/2)) / 2, on pre-halved weights);
+3. scratch arrays reused from call to call (`Workspace`), results written in place;
+4. the backward pass's derivatives (σ', tanh', ∂h/∂c) for all steps at once, out of the loop;
+5. padding folded into those derivatives, so the loop has no per-step `np.where`;
+6. the weight gradients as one matmul each over all steps; no dx when none is needed.
 
 Weights in the canonical (Keras) layout, gate blocks in order i, f, c, o:
     Wx (D, 4H), Wh (H, 4H), b (4H,).

@@ -1,0 +1,30 @@
+"""The fast LSTM (impl_numpy/lstm.py) computes exactly what the reference one (reference_lstm.py) says."""
+
+import numpy as np
+import pytest
+
+from harness.parity import relative_difference
+from impl_numpy import lstm, reference_lstm
+
+from test_layers_gradcheck import random_mask
+
+
+@pytest.mark.parametrize("padding", [None, "pre", "post", "holes"])
+@pytest.mark.parametrize("with_state", [False, True])
+def test_the_fast_lstm_equals_the_reference(padding, with_state):
+    rng = np.random.default_rng(3)
+    N, T, D, H = 4, 7, 5, 6
+    x = rng.standard_normal((N, T, D))
+    Wx, Wh, b = (0.5 * rng.standard_normal(s) for s in [(D, 4 * H), (H, 4 * H), (4 * H,)])
+    h0, c0 = (rng.standard_normal((N, H)) if with_state else None for _ in range(2))
+    mask = None if padding is None else random_mask(rng, N, T, padding)
+    dh_seq, dh_T, dc_T = rng.standard_normal((N, T, H)), rng.standard_normal((N, H)), rng.standard_normal((N, H))
+
+    h_seq, (h_T, c_T), cache = lstm.lstm_forward(x, Wx, Wh, b, h0, c0, mask)
+    fast = {"h_seq": h_seq.copy(), "h_T": h_T.copy(), "c_T": c_T.copy(),
+            **lstm.lstm_backward(dh_seq, dh_T, dc_T, cache)._asdict()}
+    h_seq, (h_T, c_T), caches = reference_lstm.lstm_forward(x, Wx, Wh, b, h0, c0, mask)
+    reference = {"h_seq": h_seq, "h_T": h_T, "c_T": c_T,
+                 **reference_lstm.lstm_backward(dh_seq, dh_T, dc_T, caches, mask)._asdict()}
+    for name, expected in reference.items():
+        assert relative_difference(fast[name], expected) <= 1e-12, name
