@@ -1,4 +1,4 @@
-"""The two model heads of DESIGN.md, built from layers, and the twin interface.
+"""The two model heads, built from layers (listed below), and the twin interface.
 
 pooled:   [Embedding] -> LSTM -> mean over real steps -> Linear -> softmax CE (one label per sequence)
 per_step: [Embedding] -> LSTM -> Linear at every step -> softmax CE over real tokens
