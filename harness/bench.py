@@ -27,7 +27,7 @@ import numpy as np
 
 from .config import TASKS, config_path, load_config
 from .parity import random_weights
-from .spec import Batch, ModelSpec, Schedule, State
+from twin_contract import Batch, ModelSpec, State
 
 TWINS = {"numpy": "impl_numpy", "tensorflow": "impl_tensorflow"}
 from .tasks import EMBEDDING_SIZE
@@ -114,14 +114,13 @@ def time_twin(case: BenchCase, twin, warmup: int = 3, repeats: int = 5, steps: i
     rng = np.random.default_rng(0)
     weights = {k: (0.2 * w).astype(np.float32) for k, w in random_weights(case.spec, rng).items()}
     batches = [case.batch(rng) for _ in range(2)]
-    schedule = Schedule(0.1, 0.0, 5.0)
     model = twin.build_model(case.spec, weights, "float32")
     state = None
 
     def run(count: int) -> None:
         nonlocal state
         for k in range(count):
-            result = twin.train_step(model, batches[k % 2], schedule, 0, state)
+            result = twin.train_step(model, batches[k % 2], 0.1, 5.0, state)
             if not np.isfinite(result.loss):
                 raise RuntimeError(f"{twin.NAME} twin: loss is {result.loss} on {case.task}: "
                                    "a fast wrong model is no result")

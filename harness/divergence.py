@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from .parity import relative_difference
-from .spec import Batch
+from twin_contract import Batch
 from .tasks import TaskData, prepare_task
 from .training import plateau_schedule
 
@@ -42,7 +42,7 @@ def trajectory_divergence(config: dict, steps: int, data_root: Optional[Path] = 
     for step, (epoch, first, batch) in enumerate(_training_batches(task), start=1):
         if first:  # each epoch starts from a zero state, as in training
             states = [None] * len(twins)
-        results = [twin.train_step(model, batch, schedule, epoch, state)
+        results = [twin.train_step(model, batch, schedule.learning_rate(epoch), schedule.clip_norm, state)
                    for twin, model, state in zip(twins, models, states)]
         states = [r.state if task.carries_state else None for r in results]
         if step in REPORT_STEPS or step == steps:

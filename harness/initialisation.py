@@ -6,7 +6,7 @@ from typing import Optional
 
 import numpy as np
 
-from .spec import ModelSpec
+from twin_contract import ModelSpec
 
 
 def initial_weights(

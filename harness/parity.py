@@ -17,7 +17,7 @@ from typing import Optional
 
 import numpy as np
 
-from .spec import Batch, ModelSpec, Schedule, State
+from twin_contract import Batch, ModelSpec, Schedule, State
 
 
 @dataclass(frozen=True)
@@ -148,9 +148,9 @@ def trajectory_parity(
         state: Optional[State] = None
         losses, norms = [], []
         for step in range(num_updates):
-            result = twin.train_step(
-                model, batches[step % len(batches)], TRAJECTORY_SCHEDULE, step // STEPS_PER_EPOCH, state
-            )
+            schedule = TRAJECTORY_SCHEDULE
+            result = twin.train_step(model, batches[step % len(batches)],
+                                     schedule.learning_rate(step // STEPS_PER_EPOCH), schedule.clip_norm, state)
             losses.append(result.loss)
             norms.append(result.grad_norm)
             state = result.state if case.carried_state else None

@@ -15,7 +15,7 @@ import numpy as np
 from .data import glove, imdb, mnist, ptb_lm, ptb_pos
 from .data.sequences import Sequences
 from .initialisation import initial_weights
-from .spec import Batch, ModelSpec
+from twin_contract import Batch, ModelSpec
 
 EMBEDDING_SIZE = 50  # GloVe 6B 50d; a random embedding has the same size
 # The data sets each task fetches when they are missing (GloVe and PTB-LM come with Python packages).

@@ -12,7 +12,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .checkpoints import load_checkpoint, save_checkpoint
-from .spec import Batch, Schedule
+from twin_contract import Batch, Schedule
 from .tasks import TaskData, batch_digest
 
 SPLITS = ("train", "valid", "test")
@@ -77,7 +77,7 @@ def train_twin(
         bar = tqdm(batches, desc=f"{twin.NAME} epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
         start = time.perf_counter()
         for step, batch in enumerate(bar):
-            result = twin.train_step(model, batch, schedule, epoch, state)
+            result = twin.train_step(model, batch, schedule.learning_rate(epoch), schedule.clip_norm, state)
             problem = _divergence(result, t["max_grad_norm"])
             if problem:
                 last = f"{losses[-1]:.4f}" if losses else "none"

@@ -13,10 +13,9 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from harness.spec import (
+from twin_contract import (
     Batch,
     ModelSpec,
-    Schedule,
     State,
     StepResult,
     check_batch,
@@ -30,7 +29,7 @@ from .loss import softmax_cross_entropy, token_weights
 from .lstm import LSTMCache, lstm_backward, lstm_forward
 from .output_layer import linear_cross_entropy
 from .pooling import masked_mean_backward, masked_mean_forward
-from .sgd import clip_by_global_norm, learning_rate, sgd_update
+from .sgd import clip_by_global_norm, sgd_update
 from .workspace import Workspace
 
 
@@ -101,12 +100,12 @@ def loss_and_grads(model: NumpyModel, batch: Batch, state: Optional[State] = Non
 
 
 def train_step(
-    model: NumpyModel, batch: Batch, schedule: Schedule, epoch: int, state: Optional[State] = None
+    model: NumpyModel, batch: Batch, lr: float, clip_norm: Optional[float], state: Optional[State] = None
 ) -> StepResult:
-    """One SGD step at the learning rate of `epoch`, gradients clipped by global norm."""
+    """One SGD step at learning rate `lr`, the gradients first clipped to global norm `clip_norm` (None: not)."""
     loss, grads, final_state = loss_and_grads(model, batch, state)
-    grads, grad_norm = clip_by_global_norm(grads, schedule.clip_norm)
-    sgd_update(model.params, grads, learning_rate(schedule.lr0, schedule.decay, epoch))
+    grads, grad_norm = clip_by_global_norm(grads, clip_norm)
+    sgd_update(model.params, grads, lr)
     return StepResult(loss, grad_norm, final_state)
 
 

@@ -1,15 +1,10 @@
-"""Plain SGD: the per-epoch learning rate, clipping by global norm, the update."""
+"""Plain SGD: clipping by global norm, and the update (the harness decides each step's learning rate)."""
 
 from __future__ import annotations
 
 from typing import Optional
 
 import numpy as np
-
-
-def learning_rate(lr0: float, decay: float, epoch: int) -> float:
-    """lr0 / (1 + decay · epoch), epoch counted from 0."""
-    return lr0 / (1.0 + decay * epoch)
 
 
 def clip_by_global_norm(

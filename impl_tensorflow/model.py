@@ -40,10 +40,9 @@ with _native_stderr_silenced():
 
 tf.get_logger().setLevel("ERROR")  # no retracing notices: the compiled steps retrace by design on new shapes
 
-from harness.spec import (
+from twin_contract import (
     Batch,
     ModelSpec,
-    Schedule,
     State,
     StepResult,
     check_batch,
@@ -158,13 +157,11 @@ def loss_and_grads(model: TensorflowModel, batch: Batch, state: Optional[State] 
 
 
 def train_step(
-    model: TensorflowModel, batch: Batch, schedule: Schedule, epoch: int, state: Optional[State] = None
+    model: TensorflowModel, batch: Batch, lr: float, clip_norm: Optional[float], state: Optional[State] = None
 ) -> StepResult:
-    """One SGD step at the learning rate of `epoch`, gradients clipped by global norm."""
-    lr0, decay_rate = (np.asarray(v, dtype=model.dtype) for v in (schedule.lr0, schedule.decay))
-    decay = keras.optimizers.schedules.InverseTimeDecay(lr0, decay_steps=1, decay_rate=decay_rate)
-    lr = decay(epoch)  # lr0 / (1 + decay · epoch)
-    clip_norm = None if schedule.clip_norm is None else tf.constant(schedule.clip_norm, model.dtype.name)
+    """One SGD step at learning rate `lr`, the gradients first clipped to global norm `clip_norm` (None: not)."""
+    lr = tf.constant(lr, model.dtype.name)
+    clip_norm = None if clip_norm is None else tf.constant(clip_norm, model.dtype.name)
     loss, grad_norm, h_T, c_T = model.compiled_train_step(*model.tensors(batch, state), lr, clip_norm)
     return StepResult(float(loss), float(grad_norm), State(h_T.numpy(), c_T.numpy()))
 

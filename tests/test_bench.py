@@ -9,7 +9,7 @@ import pytest
 import impl_numpy
 from harness import bench
 from harness.bench import BenchCase, bench_cases, bench_markdown, time_twin
-from harness.spec import ModelSpec
+from twin_contract import ModelSpec
 
 
 def test_cases_take_model_shapes_from_configs():

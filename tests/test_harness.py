@@ -16,7 +16,7 @@ from harness.config import ConfigError, config_path, load_config, resolve_config
 from harness.divergence import trajectory_divergence
 from harness.initialisation import initial_weights, orthogonal
 from harness.run import run_twin
-from harness.spec import ModelSpec
+from twin_contract import ModelSpec
 from harness.tasks import TaskData, batch_digest, prepare_task
 from harness.training import train_twin, weights_digest
 
@@ -342,7 +342,7 @@ def test_cli_rejects_unknown_task_bad_config_and_missing_data(tmp_path):
 def test_lm_evaluation_scores_every_prediction_once_with_the_state_carried(window, tmp_path, monkeypatch):
     from harness.data.ptb_lm import stream_windows
     from harness.parity import random_weights
-    from harness.spec import Batch
+    from twin_contract import Batch
     from harness.training import evaluate
 
     stream = (np.arange(23) * 5) % 7  # N = 23 tokens: 22 predictions

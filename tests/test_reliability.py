@@ -19,7 +19,6 @@ from harness.atomic_files import LockedError, exclusive_lock, write_json_atomic
 from harness.checkpoints import CheckpointError, load_checkpoint
 from harness.config import ConfigError, config_path, effective_config, load_config, resolve_config, settings_digest
 from harness.run import RunConflict, run_twin
-from harness.spec import Schedule
 from harness.tasks import prepare_task
 from harness.training import train_twin
 
@@ -55,15 +54,16 @@ import impl_numpy
 from harness.run import run_twin
 
 kill_at = {kill_at}
+config = yaml.safe_load(Path({config_file!r}).read_text())
 if kill_at:
     real_step, calls = impl_numpy.train_step, []
-    def train_step(model, batch, schedule, epoch, state=None):
+    def train_step(model, batch, lr, clip_norm, state=None):
+        epoch = round((config["training"]["lr0"] / lr - 1) / config["training"]["decay"])  # lr0 / (1 + decay epoch)
         calls.append(epoch)
         if epoch == kill_at[0] and calls.count(epoch) == kill_at[1]:
             os.kill(os.getpid(), signal.SIGKILL)  # no clean-up, no flush: as a crash or an OOM kill
-        return real_step(model, batch, schedule, epoch, state)
+        return real_step(model, batch, lr, clip_norm, state)
     impl_numpy.train_step = train_step
-config = yaml.safe_load(Path({config_file!r}).read_text())
 run_twin("numpy", config, Path({config_file!r}), None, False, None, False, resume={resume})
 """
 
@@ -117,9 +117,9 @@ def test_injected_nan_marks_diverged_and_keeps_the_last_good_checkpoint(env, mon
     folder = env["results"] / "ckpt"
     real_step = impl_numpy.train_step
 
-    def train_step(model, batch, schedule, epoch, state=None):
-        result = real_step(model, batch, schedule, epoch, state)
-        return result._replace(loss=float("nan")) if epoch == 1 else result
+    def train_step(model, batch, lr, clip_norm, state=None):
+        result = real_step(model, batch, lr, clip_norm, state)
+        return result._replace(loss=float("nan")) if epoch_of(lr, config["training"]) == 1 else result
 
     monkeypatch.setattr(impl_numpy, "train_step", train_step)
     run = train_twin(impl_numpy, task, config, 3, progress=False, checkpoints=folder)
@@ -131,14 +131,17 @@ def test_injected_nan_marks_diverged_and_keeps_the_last_good_checkpoint(env, mon
     assert all(np.isfinite(w).all() for w in weights.values())
 
 
-def ascent_in_epoch_2(monkeypatch):
-    """impl_numpy with the second epoch (0-based 1) climbing the loss: lr0 negated there."""
+def epoch_of(lr: float, training: dict) -> int:
+    """The epoch (0-based) whose learning rate lr0 / (1 + decay · epoch) is lr (a plateau-scaled lr gives another)."""
+    return round((training["lr0"] / lr - 1) / training["decay"])
+
+
+def ascent_in_epoch_2(monkeypatch, training):
+    """impl_numpy with the second epoch (0-based 1) climbing the loss: its lr negated."""
     real_step = impl_numpy.train_step
 
-    def train_step(model, batch, schedule, epoch, state=None):
-        if epoch == 1:
-            schedule = Schedule(-schedule.lr0, schedule.decay, schedule.clip_norm)
-        return real_step(model, batch, schedule, epoch, state)
+    def train_step(model, batch, lr, clip_norm, state=None):
+        return real_step(model, batch, -lr if epoch_of(lr, training) == 1 else lr, clip_norm, state)
 
     monkeypatch.setattr(impl_numpy, "train_step", train_step)
 
@@ -150,7 +153,7 @@ def test_an_epoch_that_raises_the_valid_loss_is_undone_and_the_lr_scaled(env, mo
     folder = env["results"] / "ckpt"
     train_twin(impl_numpy, task, config, 1, progress=False, checkpoints=folder)
     _, after_first, _ = load_checkpoint(folder, config)
-    ascent_in_epoch_2(monkeypatch)
+    ascent_in_epoch_2(monkeypatch, config["training"])
     run = train_twin(impl_numpy, task, config, 3, progress=False, checkpoints=folder, resume=True)
     first, second, third = run["history"]
     assert "undone" not in first and "undone" in second and "undone" not in third
@@ -162,7 +165,7 @@ def test_an_epoch_that_raises_the_valid_loss_is_undone_and_the_lr_scaled(env, mo
 
     monkeypatch.undo()  # the same three epochs, resumed after the undone one
     resumed_folder = env["results"] / "resumed"
-    ascent_in_epoch_2(monkeypatch)
+    ascent_in_epoch_2(monkeypatch, config["training"])
     train_twin(impl_numpy, task, config, 2, progress=False, checkpoints=resumed_folder)
     _, held, _ = load_checkpoint(resumed_folder, config)
     for name in held:
@@ -172,7 +175,7 @@ def test_an_epoch_that_raises_the_valid_loss_is_undone_and_the_lr_scaled(env, mo
 
 
 def test_without_plateau_factor_a_worse_epoch_is_kept(env, monkeypatch):
-    ascent_in_epoch_2(monkeypatch)
+    ascent_in_epoch_2(monkeypatch, env["config"]["training"])
     run = train_twin(impl_numpy, prepare_task(env["config"]), env["config"], 2, progress=False)
     first, second = run["history"]
     assert "undone" not in second and second["valid"]["loss"] > first["valid"]["loss"]

@@ -1,12 +1,13 @@
 import numpy as np
 import pytest
 
-from impl_numpy.sgd import clip_by_global_norm, learning_rate, sgd_update
+from impl_numpy.sgd import clip_by_global_norm, sgd_update
+from twin_contract import Schedule
 
 
 def test_learning_rate_decays_per_epoch():
-    assert learning_rate(1.0, 0.2, 0) == 1.0
-    assert learning_rate(1.0, 0.2, 5) == pytest.approx(0.5)
+    assert Schedule(1.0, 0.2).learning_rate(0) == 1.0
+    assert Schedule(1.0, 0.2).learning_rate(5) == pytest.approx(0.5)
 
 
 def test_clip_by_global_norm_scales_all_gradients_together():

@@ -6,7 +6,7 @@ import pytest
 import impl_numpy
 import impl_tensorflow
 from harness.parity import PARITY_CASES, random_batch, random_weights
-from harness.spec import Batch, ModelSpec, State
+from twin_contract import Batch, ModelSpec, State
 
 TWINS = [impl_numpy, impl_tensorflow]
 LM = next(c for c in PARITY_CASES if c.name == "ptb_lm")
@@ -113,3 +113,26 @@ def test_bad_spec(fields, message):
     base = dict(head="pooled", input_size=3, hidden_size=4, num_classes=2)
     with pytest.raises(ValueError, match=message):
         ModelSpec(**{**base, **fields})
+
+
+@pytest.mark.parametrize("twin", TWINS, ids=lambda t: t.NAME)
+def test_each_twin_implements_the_contract_with_its_signatures(twin):
+    import inspect
+
+    from twin_contract import Twin
+
+    assert isinstance(twin, Twin)
+    functions = {"build_model", "get_weights", "predict", "loss_and_grads", "train_step"}
+    for name in functions:
+        member = getattr(Twin, name)
+        stated = list(inspect.signature(member).parameters)[1:]  # without self
+        assert list(inspect.signature(getattr(twin, name)).parameters) == stated, name
+
+
+def test_the_twins_import_nothing_from_the_harness():
+    import subprocess
+    import sys
+
+    code = "import sys, impl_numpy, impl_tensorflow; print(sorted(m for m in sys.modules if m.startswith('harness')))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr

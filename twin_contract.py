@@ -1,4 +1,8 @@
-"""What the harness hands to both twins: the model's shape, a batch, the SGD schedule.
+"""The contract between the harness and the twins: the model's shape, a batch, the state, the
+step's result, the SGD schedule, and the interface every twin implements (`Twin`).
+
+It belongs to neither side: both twins and the harness import it, and it imports only NumPy,
+so the NumPy twin needs nothing but NumPy (and threadpoolctl) to run.
 
 Shape letters used throughout the project:
     N batch size, T time steps, D input features per step, H hidden units,
@@ -11,7 +15,7 @@ gets the same message whichever twin it is handed to.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -96,12 +100,36 @@ class StepResult(NamedTuple):
     state: State  # final LSTM state of the batch, to carry into the next one
 
 
+@runtime_checkable
+class Twin(Protocol):
+    """What both twins (the modules impl_numpy and impl_tensorflow) provide, with these signatures."""
+
+    NAME: str
+
+    def build_model(self, spec: ModelSpec, weights: dict[str, np.ndarray], dtype="float32") -> Any:
+        """A model holding copies of the canonical `weights`, cast to `dtype`."""
+
+    def get_weights(self, model: Any) -> dict[str, np.ndarray]:
+        """Copies of the weights in the canonical layout."""
+
+    def predict(self, model: Any, batch: Batch, state: Optional[State] = None) -> tuple[np.ndarray, float, State]:
+        """Forward pass only -> (logits (N, C) or (N, T, C), loss, final state)."""
+
+    def loss_and_grads(
+        self, model: Any, batch: Batch, state: Optional[State] = None
+    ) -> tuple[float, dict[str, np.ndarray], State]:
+        """-> (loss, gradient of every trainable canonical weight, final state)."""
+
+    def train_step(
+        self, model: Any, batch: Batch, lr: float, clip_norm: Optional[float], state: Optional[State] = None
+    ) -> StepResult:
+        """One SGD step at learning rate `lr`, the gradients first clipped to global norm `clip_norm` (None: not)."""
+
+
 @dataclass(frozen=True)
 class Schedule:
-    """Plain SGD: learning rate lr0 / (1 + decay * epoch), gradients clipped to clip_norm.
-
-    clip_norm None means no clipping.
-    """
+    """Plain SGD as the harness runs it: learning rate lr0 / (1 + decay * epoch), gradients clipped to
+    clip_norm (None: no clipping). The twins get each step's lr and clip_norm, never the schedule."""
 
     lr0: float
     decay: float = 0.0
