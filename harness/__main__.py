@@ -9,7 +9,7 @@ import sys
 from contextlib import nullcontext
 from pathlib import Path
 
-TWINS = ("numpy", "tensorflow")
+from .twins import NAMES as TWINS
 LOCK_HELD = "LSTM_TWINS_LOCK_HELD"  # set by compare for its train processes: the folder it has locked
 
 

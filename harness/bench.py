@@ -29,7 +29,8 @@ from .config import TASKS, config_path, load_config
 from .parity import random_weights
 from twin_contract import Batch, ModelSpec, State
 
-TWINS = {"numpy": "impl_numpy", "tensorflow": "impl_tensorflow"}
+from .twins import MODULES, NAMES, load
+
 from .tasks import EMBEDDING_SIZE
 
 # Sizes of the synthetic data per task, kept in one table: (vocabulary, classes, time steps).
@@ -133,18 +134,16 @@ def time_twin(case: BenchCase, twin, warmup: int = 3, repeats: int = 5, steps: i
 
 def measure(task: str, twin_name: str, repeats: int, steps: int) -> dict:
     """What one bench process reports: its twin's speed on the task, its peak memory, its threads."""
-    import importlib
-
     from .results import environment, peak_rss_mb
 
     if twin_name == "gemm":
         return {"gemm_gflops": gemm_gflops(), "threads": environment()["threads"]}
     case = next(c for c in bench_cases() if c.task == task)
-    timing = time_twin(case, importlib.import_module(TWINS[twin_name]), repeats=repeats, steps=steps)
+    timing = time_twin(case, load(twin_name), repeats=repeats, steps=steps)
     step = statistics.median(timing["seconds_per_step"])
     return {"samples_per_second": case.batch_size / step, "tokens_per_second": timing["tokens_per_batch"] / step,
             "peak_rss_mib": peak_rss_mb(),
-            "twins_loaded": sorted(name for name in TWINS.values() if name in sys.modules),
+            "twins_loaded": sorted(name for name in MODULES.values() if name in sys.modules),
             **{k: v for k, v in environment().items() if k in ("threads", "versions")}}
 
 
@@ -169,9 +168,9 @@ def run_bench(tasks=TASKS, rounds: int = 5, repeats: int = 5, steps: int = 5, pr
     for case in bench_cases():
         if case.task not in tasks:
             continue
-        reports = {twin: [] for twin in TWINS}
+        reports = {twin: [] for twin in NAMES}
         for round_ in range(rounds):
-            for twin in TWINS:
+            for twin in NAMES:
                 reports[twin].append(_in_fresh_process(case.task, twin, repeats, steps))
                 if progress:
                     print(f"{case.task} round {round_ + 1}/{rounds} {twin}: "
@@ -230,7 +229,7 @@ def bench_summary(report: dict) -> str:
 
 
 def bench_page(report: dict) -> str:
-    threads = {twin: row[twin]["threads"] for row in report["tasks"].values() for twin in TWINS}
+    threads = {twin: row[twin]["threads"] for row in report["tasks"].values() for twin in NAMES}
     return "\n".join([
         "# Benchmark: training steps per second, NumPy twin vs TensorFlow twin",
         "",

@@ -18,6 +18,7 @@ from .parity import relative_difference
 from twin_contract import Batch
 from .tasks import TaskData, prepare_task
 from .training import plateau_schedule
+from .twins import NAMES, load, lockstep
 
 REPORT_STEPS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 
@@ -28,23 +29,18 @@ def trajectory_divergence(config: dict, steps: int, data_root: Optional[Path] = 
     Returns {"steps", "rows": [{"step", "epoch", "loss numpy", "loss tensorflow", "grad norm",
     "clipped", "weight gap"}]}; the weight gap is the largest max|NumPy − TF| / max|TF| over the weights.
     """
-    import impl_numpy
-    import impl_tensorflow
-
     config = {**config, "training": {**config["training"], "dtype": "float64"}}
     task = prepare_task(config, data_root)
     t = config["training"]
     schedule = plateau_schedule(t, [])  # no epoch ends here, so none is undone
-    twins = (impl_numpy, impl_tensorflow)
-    models = [twin.build_model(task.spec, task.weights, "float64") for twin in twins]
-    states = [None] * len(twins)
+    twins = [load(name) for name in NAMES]
+    # each epoch starts from a zero state, as in training
+    plan = ((batch, schedule.learning_rate(epoch), schedule.clip_norm, first)
+            for epoch, first, batch in _training_batches(task))
     rows = []
-    for step, (epoch, first, batch) in enumerate(_training_batches(task), start=1):
-        if first:  # each epoch starts from a zero state, as in training
-            states = [None] * len(twins)
-        results = [twin.train_step(model, batch, schedule.learning_rate(epoch), schedule.clip_norm, state)
-                   for twin, model, state in zip(twins, models, states)]
-        states = [r.state if task.carries_state else None for r in results]
+    epochs = (epoch for epoch, _, _ in _training_batches(task))
+    trained = lockstep(twins, task.spec, task.weights, "float64", plan, task.carries_state)
+    for step, ((models, results), epoch) in enumerate(zip(trained, epochs), start=1):
         if step in REPORT_STEPS or step == steps:
             ours, theirs = (twin.get_weights(model) for twin, model in zip(twins, models))
             rows.append({

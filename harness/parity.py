@@ -17,7 +17,9 @@ from typing import Optional
 
 import numpy as np
 
-from twin_contract import Batch, ModelSpec, Schedule, State
+from twin_contract import Batch, ModelSpec, Schedule
+
+from .twins import NAMES, load, lockstep
 
 
 @dataclass(frozen=True)
@@ -142,20 +144,17 @@ def trajectory_parity(
     rng = np.random.default_rng(seed)
     weights = random_weights(case.spec, rng)
     batches = [random_batch(case, rng) for _ in range(4)]
-    runs = []
-    for twin in (numpy_twin, tensorflow_twin):
-        model = twin.build_model(case.spec, weights, "float64")
-        state: Optional[State] = None
-        losses, norms = [], []
-        for step in range(num_updates):
-            schedule = TRAJECTORY_SCHEDULE
-            result = twin.train_step(model, batches[step % len(batches)],
-                                     schedule.learning_rate(step // STEPS_PER_EPOCH), schedule.clip_norm, state)
-            losses.append(result.loss)
-            norms.append(result.grad_norm)
-            state = result.state if case.carried_state else None
-        runs.append((twin.get_weights(model), np.array(losses), np.array(norms)))
-    (w_np, losses_np, norms_np), (w_tf, losses_tf, _) = runs
+    schedule = TRAJECTORY_SCHEDULE
+    plan = ((batches[step % len(batches)], schedule.learning_rate(step // STEPS_PER_EPOCH), schedule.clip_norm,
+             False) for step in range(num_updates))
+    twins = (numpy_twin, tensorflow_twin)
+    losses, norms = [], []
+    for models, results in lockstep(twins, case.spec, weights, "float64", plan, case.carried_state):
+        losses.append([r.loss for r in results])
+        norms.append(results[0].grad_norm)
+    w_np, w_tf = (twin.get_weights(model) for twin, model in zip(twins, models))
+    losses_np, losses_tf = np.array(losses).T
+    norms_np = np.array(norms)
     row = {name: relative_difference(w_np[name], w_tf[name]) for name in w_tf}
     row["losses"] = relative_difference(losses_np, losses_tf)
     row["clipped steps"] = float(np.mean(norms_np > TRAJECTORY_SCHEDULE.clip_norm))
@@ -166,14 +165,12 @@ def run_parity(num_updates: int = 100, twins=None) -> dict:
     """All cases, both dtypes, and the trajectories, as one JSON-ready dict (with its thresholds).
 
     TensorFlow runs with op determinism on, so the figures are the same from run to run.
-    twins: (NumPy twin, TensorFlow twin) modules; default impl_numpy and impl_tensorflow.
+    twins: (NumPy twin, TensorFlow twin) modules; default the registry's (harness/twins.py).
     """
-    import impl_numpy
-    import impl_tensorflow
-    import tensorflow as tf
+    numpy_twin, tensorflow_twin = twins or [load(name) for name in NAMES]
+    import tensorflow as tf  # loaded by the TensorFlow twin
 
     tf.config.experimental.enable_op_determinism()
-    numpy_twin, tensorflow_twin = twins or (impl_numpy, impl_tensorflow)
     report = {"gradients": {}, "trajectory": {}, "num_updates": num_updates,
               "schedule": vars(TRAJECTORY_SCHEDULE), "steps_per_epoch": STEPS_PER_EPOCH, "thresholds": THRESHOLDS}
     for dtype in ("float64", "float32"):

@@ -9,7 +9,8 @@ from pathlib import Path
 from .atomic_files import write_text_atomic
 from .bench import bench_markdown, bench_summary
 from .config import CONFIG_DIR, TASKS, effective_config, load_config, settings_digest
-from .results import RESULTS_DIR, TWIN_LABELS, Comparison, agreement_line, comparison_table, load_comparison
+from .results import RESULTS_DIR, Comparison, agreement_line, comparison_table, load_comparison
+from .twins import LABELS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -55,7 +56,7 @@ def _run_summary(name: str, comparison: Comparison) -> str:
     first = comparison.runs[0]
     sizes = ", ".join(f"{k} {v:,}" for k, v in first["split_sizes"].items())
     wall = []
-    for twin, label in TWIN_LABELS.items():
+    for twin, label in LABELS.items():
         minutes = [sum(e["seconds"] for e in r["history"]) / 60 for r in comparison.complete(twin)]
         if minutes:
             wall.append(f"{label} {statistics.fmean(minutes):.1f} min")

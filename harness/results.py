@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Optional
 
 from .atomic_files import write_text_atomic
+from .twins import LABELS
 
 RESULTS_DIR = Path(os.environ.get("LSTM_TWINS_RESULTS") or Path(__file__).resolve().parents[1] / "results")
-TWIN_LABELS = {"numpy": "NumPy", "tensorflow": "TensorFlow"}
 
 
 def results_folder(config_file: str | Path, config: dict, quick: bool) -> Path:
@@ -124,7 +124,7 @@ def run_file(folder: Path, twin: str, seed: int) -> Path:
 def read_runs(folder: Path) -> list[dict]:
     """Every run written in folder, by seed, NumPy before TensorFlow."""
     runs = [json.loads(p.read_text(encoding="utf-8")) for p in folder.glob("*-seed*.json")]
-    return sorted(runs, key=lambda r: (r["config"]["seed"], list(TWIN_LABELS).index(r["twin"])))
+    return sorted(runs, key=lambda r: (r["config"]["seed"], list(LABELS).index(r["twin"])))
 
 
 @dataclass
@@ -175,7 +175,7 @@ def comparison_table(comparison: Comparison) -> str:
     header = ["Model", "seeds", *[c[0] for c in columns], "test scored", "epochs", "s/epoch", "samples/s", "peak MiB",
               "status"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for twin, label in TWIN_LABELS.items():
+    for twin, label in LABELS.items():
         done = comparison.complete(twin)
         cells = [str(len(done))]
         if not done:
@@ -223,7 +223,7 @@ def agreement(comparison: Comparison) -> list[dict]:
         by_seed.setdefault(run["config"]["seed"], {})[run["twin"]] = run["history"][-1]["test"][run["metric"]]
     rows = []
     for seed, values in sorted(by_seed.items()):
-        if len(values) == len(TWIN_LABELS):
+        if len(values) == len(LABELS):
             a, b = values["numpy"], values["tensorflow"]
             gap = 100 * abs(a - b) / b if _metric(comparison) == "perplexity" else 100 * abs(a - b)
             rows.append({"seed": seed, "numpy": a, "tensorflow": b, "gap": gap})
@@ -277,16 +277,16 @@ def comparison_markdown(comparison: Comparison, name: str) -> str:
     if any(epochs for _, epochs in undone):
         lines += ["Epochs undone (valid loss not lower: the weights went back and the learning rate was scaled by "
                   "`training.plateau_factor`; such an epoch's figures are those of the weights kept):", ""]
-        lines += [f"- {TWIN_LABELS[run['twin']]} seed {run['config']['seed']}: {', '.join(map(str, epochs)) or 'none'}"
+        lines += [f"- {LABELS[run['twin']]} seed {run['config']['seed']}: {', '.join(map(str, epochs)) or 'none'}"
                   for run, epochs in undone]
         lines.append("")
     for run in comparison.runs:
         if run["status"] != "complete":
-            lines.append(f"- {TWIN_LABELS[run['twin']]} seed {run['config']['seed']} {run['status']}: "
+            lines.append(f"- {LABELS[run['twin']]} seed {run['config']['seed']} {run['status']}: "
                          f"{run.get('message', '')}")
     for (twin, seed), why in sorted(comparison.failed.items()):
-        lines.append(f"- {TWIN_LABELS[twin]} seed {seed} failed: {why}")
-    for twin, label in TWIN_LABELS.items():
+        lines.append(f"- {LABELS[twin]} seed {seed} failed: {why}")
+    for twin, label in LABELS.items():
         missing = [seed for seed, status in comparison.outcomes(twin).items() if status == "missing"]
         if missing:
             lines.append(f"- {label}: no run of these settings for seed{'s' * (len(missing) > 1)} "
@@ -309,7 +309,7 @@ def plot_curves(path: Path, runs: list[dict]) -> Optional[Path]:
     fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(10, 4))
     looks = {"numpy": dict(color="tab:blue", marker="o", linewidth=3, alpha=0.6),
              "tensorflow": dict(color="tab:orange", marker="x", linewidth=1.2)}  # drawn on top: both stay visible
-    for twin, label in TWIN_LABELS.items():
+    for twin, label in LABELS.items():
         histories = [r["history"] for r in runs if r["twin"] == twin and r["history"]]
         if not histories:
             continue

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 from typing import Optional
@@ -12,9 +11,7 @@ from .config import continues, effective_config, run_digest, settings_digest
 from .results import environment, peak_rss_mb, results_folder, run_file
 from .tasks import prepare_task
 from .training import train_twin
-
-TWIN_MODULES = {"numpy": "impl_numpy", "tensorflow": "impl_tensorflow"}
-
+from .twins import load
 
 class RunConflict(RuntimeError):
     """The run's output file holds a run of other settings that this run must not replace."""
@@ -43,7 +40,7 @@ def run_twin(
             print(f"{twin_name}: {output} is complete; kept as it is", flush=True)
         return earlier
     task = prepare_task(config, data_root, quick)
-    twin = importlib.import_module(TWIN_MODULES[twin_name])
+    twin = load(twin_name)
     machine = environment()  # before training: the commit and versions of the code this run loaded
     run = train_twin(twin, task, config, config["training"]["epochs"], progress, folder / "checkpoints" / output.stem,
                      resume)

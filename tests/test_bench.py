@@ -9,6 +9,7 @@ import pytest
 import impl_numpy
 from harness import bench
 from harness.bench import BenchCase, bench_cases, bench_markdown, time_twin
+from harness.twins import MODULES
 from twin_contract import ModelSpec
 
 
@@ -51,7 +52,7 @@ def test_a_bench_process_loads_one_twin_only(twin, other):
                           text=True)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["twins_loaded"] == [bench.TWINS[twin]] and other not in report["twins_loaded"]
+    assert report["twins_loaded"] == [MODULES[twin]] and other not in report["twins_loaded"]
     assert report["samples_per_second"] > 0 and report["peak_rss_mib"] > 50  # the whole process, libraries included
     assert report["threads"]["blas_pools"], "the BLAS pools are recorded"
 
@@ -66,7 +67,7 @@ def test_bench_alternates_fresh_processes_and_reports_medians(monkeypatch):
             return {"gemm_gflops": 100.0, "threads": {}}
         speed = next(speeds[twin])
         return {"samples_per_second": speed, "tokens_per_second": 28 * speed, "peak_rss_mib": 10.0,
-                "threads": {"twin": twin}, "versions": {}, "twins_loaded": [bench.TWINS[twin]]}
+                "threads": {"twin": twin}, "versions": {}, "twins_loaded": [MODULES[twin]]}
 
     monkeypatch.setattr(bench, "_in_fresh_process", fake_process)
     report = bench.run_bench(["mnist"], rounds=5, progress=False)
@@ -95,7 +96,7 @@ def test_bench_of_one_task_merges_into_the_report(monkeypatch, tmp_path):
         if twin == "gemm":
             return {"gemm_gflops": 100.0, "threads": {}}
         return {"samples_per_second": 10.0, "tokens_per_second": 10.0, "peak_rss_mib": 1.0, "threads": {},
-                "versions": {}, "twins_loaded": [bench.TWINS[twin]]}
+                "versions": {}, "twins_loaded": [MODULES[twin]]}
 
     monkeypatch.setattr(bench, "_in_fresh_process", fake_process)
     assert bench.main_bench(["mnist", "imdb"], 1, tmp_path) == 0
