@@ -89,7 +89,7 @@ def _non_negative(text: str) -> int:
 def _parity(args) -> int:
     from .atomic_files import write_json_atomic, write_text_atomic
     from .parity import THRESHOLDS, parity_failures, parity_markdown, run_parity
-    from .results import RESULTS_DIR
+    from .paths import RESULTS_DIR
 
     out = args.out or RESULTS_DIR
     if not _writable(out):
@@ -150,7 +150,7 @@ def _checked_config(args):
 def _run_folder(args, path, config):
     """The results folder of the runs args asks for (results/<config>/, or one of its own for an override)."""
     from .config import effective_config
-    from .results import results_folder
+    from .paths import results_folder
 
     quick = getattr(args, "quick", False)
     return results_folder(path, effective_config(config, getattr(args, "epochs", None), quick), quick)
@@ -270,7 +270,7 @@ def _interrupted(folder: Path, twin: str, seed: int) -> str:
     import json
     import shlex
 
-    from .results import run_file
+    from .paths import run_file
 
     try:
         latest = run_file(folder / "checkpoints", twin, seed).with_suffix("") / "latest.json"
@@ -299,7 +299,7 @@ def _divergence(args) -> int:
     from .atomic_files import write_json_atomic, write_text_atomic
     from .data.locations import DataMissingError
     from .divergence import divergence_markdown, trajectory_divergence
-    from .run import relative_to_project
+    from .paths import relative_to_project
 
     path, config = _checked_config(args)
     if config is None:
@@ -323,7 +323,7 @@ def _divergence(args) -> int:
 def _bench(args) -> int:
     from .bench import main_bench
     from .config import TASKS
-    from .results import RESULTS_DIR
+    from .paths import RESULTS_DIR
 
     if not _writable(RESULTS_DIR):
         return 2

@@ -134,7 +134,7 @@ def time_twin(case: BenchCase, twin, warmup: int = 3, repeats: int = 5, steps: i
 
 def measure(task: str, twin_name: str, repeats: int, steps: int) -> dict:
     """What one bench process reports: its twin's speed on the task, its peak memory, its threads."""
-    from .results import environment, peak_rss_mb
+    from .provenance import environment, peak_rss_mb
 
     if twin_name == "gemm":
         return {"gemm_gflops": gemm_gflops(), "threads": environment()["threads"]}
@@ -159,7 +159,7 @@ def _in_fresh_process(task: str, twin: str, repeats: int, steps: int) -> dict:
 
 def run_bench(tasks=TASKS, rounds: int = 5, repeats: int = 5, steps: int = 5, progress: bool = True) -> dict:
     """Every task: `rounds` rounds of one fresh process per twin, alternating; medians, min–max and ratios."""
-    from .results import environment
+    from .provenance import environment
 
     gemm = _in_fresh_process("-", "gemm", 0, 0)
     report = {"method": {"rounds": rounds, "repeats_per_process": repeats, "steps_per_repeat": steps,

@@ -14,7 +14,8 @@ from typing import Any, Optional
 
 import yaml
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+from . import paths
+
 TASKS = ("mnist", "imdb", "ptb_lm", "ptb_pos")
 
 
@@ -115,7 +116,7 @@ TOP_LEVEL = {"task": Field(str, None, choices=TASKS), "seed": Field(int, 0, low=
 def config_path(task: str) -> Path:
     if task not in TASKS:
         raise ConfigError(f"unknown task {task!r}; expected one of {list(TASKS)}")
-    return CONFIG_DIR / f"{task}.yaml"
+    return paths.CONFIG_DIR / f"{task}.yaml"
 
 
 def load_config(path: Path | str) -> dict:

@@ -8,12 +8,11 @@ from pathlib import Path
 
 from .atomic_files import write_text_atomic
 from .bench import bench_markdown, bench_summary
-from .config import CONFIG_DIR, TASKS, effective_config, load_config, settings_digest
-from .results import RESULTS_DIR, Comparison, agreement_line, comparison_table, load_comparison
+from .config import TASKS, effective_config, load_config, settings_digest
+from .paths import CONFIG_DIR, PROJECT_ROOT, README, RESULTS_DIR
+from .results import Comparison, agreement_line, comparison_table, load_comparison
 from .twins import LABELS
 
-ROOT = Path(__file__).resolve().parents[1]
-README = ROOT / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 TITLES = {
     "mnist": "MNIST (rows of pixels as a sequence)",
@@ -74,7 +73,7 @@ def _run_summary(name: str, comparison: Comparison) -> str:
 
 def config_comment(config_file: str) -> str:
     """The comment lines at the top of a config file, joined into one paragraph ("" if none or missing)."""
-    path = ROOT / config_file
+    path = PROJECT_ROOT / config_file
     if not path.exists():
         return ""
     lines = []

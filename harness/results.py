@@ -1,124 +1,17 @@
-"""Results: per-run JSON (with versions and machine), the comparison table, the learning curves."""
+"""Reports of the runs: the comparison of one config's runs (tables, per-seed gaps, what failed) and its
+learning curves."""
 
 from __future__ import annotations
 
 import json
 import os
-import platform
-import resource
 import statistics
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 from .atomic_files import write_text_atomic
 from .twins import LABELS
-
-RESULTS_DIR = Path(os.environ.get("LSTM_TWINS_RESULTS") or Path(__file__).resolve().parents[1] / "results")
-
-
-def results_folder(config_file: str | Path, config: dict, quick: bool) -> Path:
-    """Where the runs of `config` (resolved from config_file, with the epochs it trains) are written.
-
-    results/<name>/ (configs/imdb.yaml -> results/imdb/) holds the runs of the file as it is.
-    A run that is not (an --epochs override, a config handed in by code, or a file from another
-    folder with the name of one of the project's configs) goes to results/<name>-<settings digest>/,
-    so it can never mix with, or replace, the runs of the file. Smoke runs: under results/quick/.
-    """
-    from .config import CONFIG_DIR, effective_config, load_config, settings_digest
-
-    config_file = Path(config_file)
-    name = config_file.stem
-    project_config = CONFIG_DIR / f"{name}.yaml"
-    digest = settings_digest(config, quick)
-    as_is = digest == settings_digest(effective_config(load_config(config_file), None, quick), quick)
-    if not as_is or project_config.exists() and project_config.resolve() != config_file.resolve():
-        name = f"{name}-{digest}"
-    return RESULTS_DIR / ("quick" if quick else "") / name
-
-
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "LSTM_TWINS_NUMPY_THREADS",
-                    "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
-
-
-def environment() -> dict:
-    """Library versions, BLAS, threads and machine, so a reader can tell why two machines differ."""
-    import numpy as np
-
-    versions = {"python": platform.python_version(), "numpy": np.__version__}
-    for name in ("tensorflow", "keras"):
-        module = sys.modules.get(name)
-        if module is not None:
-            versions[name] = module.__version__
-    blas = np.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
-    return {
-        "git_commit": _git_commit(),
-        "versions": versions,
-        "blas": f"{blas.get('name', '?')} {blas.get('version', '')}".strip(),
-        "machine": {"platform": platform.platform(), "processor": platform.machine(), "cpus": os.cpu_count(),
-                    "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None},
-        "threads": thread_settings(),
-    }
-
-
-def thread_settings() -> dict:
-    """Every thread count that decides speed: the variables set, BLAS's pools, the NumPy twin's threads, TF's."""
-    from threadpoolctl import threadpool_info
-
-    settings = {"environment": {k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ},
-                "blas_pools": [{"api": pool["internal_api"], "threads": pool["num_threads"]}
-                               for pool in threadpool_info()]}
-    if "impl_numpy.parallel" in sys.modules:
-        settings["numpy_twin_threads"] = sys.modules["impl_numpy.parallel"].thread_count()
-    if "tensorflow" in sys.modules:
-        threading = sys.modules["tensorflow"].config.threading
-        settings["tensorflow"] = {"intra_op": threading.get_intra_op_parallelism_threads(),  # 0: one per core
-                                  "inter_op": threading.get_inter_op_parallelism_threads()}
-    return settings
-
-
-def _git_commit(root: Path = Path(__file__).resolve().parents[1]) -> str:
-    """The project's commit, with "+changes" when the code differs from it (results/ and README.md aside)."""
-    import subprocess
-
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
-                                check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results",
-                                ":!README.md"], cwd=root, capture_output=True, text=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return commit + ("+changes" if dirty else "")
-
-
-def _proc_status_mib(field: str) -> float:
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith(field):
-                    return int(line.split()[1]) / 1024  # kB
-    except OSError:
-        pass
-    return 0.0
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory so far, in MiB: everything it held at its fullest
-    (interpreter, libraries, data, model, work arrays).
-
-    Linux: VmHWM of /proc/self/status. (getrusage's ru_maxrss is no use in a child process:
-    it starts from the parent's peak at fork time.) Elsewhere: ru_maxrss.
-    """
-    peak = _proc_status_mib("VmHWM:")
-    if peak:
-        return peak
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def run_file(folder: Path, twin: str, seed: int) -> Path:
-    """Where one twin's run with one seed is written: <folder>/<twin>-seed<seed>.json."""
-    return folder / f"{twin}-seed{seed}.json"
 
 
 def read_runs(folder: Path) -> list[dict]:

@@ -8,7 +8,8 @@ from typing import Optional
 
 from .atomic_files import write_json_atomic
 from .config import continues, effective_config, run_digest, settings_digest
-from .results import environment, peak_rss_mb, results_folder, run_file
+from .paths import relative_to_project, results_folder, run_file
+from .provenance import environment, peak_rss_mb
 from .tasks import prepare_task
 from .training import train_twin
 from .twins import load
@@ -86,11 +87,3 @@ def _earlier_run(output: Path, config: dict, quick: bool, resume: bool) -> Optio
         f"from {record.get('config_file', '?')}); this run's is {run_digest(config, quick)}. Move that file "
         "away (or delete it) to replace it"
     )
-
-
-def relative_to_project(path: Path) -> str:
-    """path relative to the project root where it lies inside it, else as given."""
-    try:
-        return str(Path(path).resolve().relative_to(Path(__file__).resolve().parents[1]))
-    except ValueError:
-        return str(path)

@@ -3,7 +3,6 @@
 import hashlib
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
@@ -139,13 +138,13 @@ def test_offline_the_error_gives_every_address_and_checksum(tmp_path, monkeypatc
 def test_train_fetches_what_is_missing_then_runs(server, tmp_path, monkeypatch, capsys):
     import yaml
 
-    from harness import results
+    from harness import paths
     from harness.__main__ import main
     from test_harness import small_config
 
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(small_config(epochs=1)))
-    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr(paths, "RESULTS_DIR", tmp_path / "results")
     code = main(["train", "--task", "mnist", "--twin", "numpy", "--config", str(config), "--data-dir",
                  str(tmp_path / "data"), "--no-progress"])
     assert code == 0 and "MNIST: downloading 4 files" in capsys.readouterr().out

@@ -10,14 +10,13 @@ import yaml
 
 import impl_numpy
 import impl_tensorflow
-from harness import config as harness_config
-from harness import readme, results
+from harness import paths, readme, results
 from harness.config import ConfigError, config_path, load_config, resolve_config, run_digest, settings_digest
 from harness.divergence import trajectory_divergence
 from harness.initialisation import initial_weights, orthogonal
 from harness.run import run_twin
 from twin_contract import ModelSpec
-from harness.tasks import TaskData, batch_digest, prepare_task
+from harness.tasks import batch_digest, prepare_task
 from harness.training import train_twin, weights_digest
 
 from test_data import make_imdb, make_mnist
@@ -27,7 +26,7 @@ from test_data import make_imdb, make_mnist
 def data_root(tmp_path, monkeypatch):
     """Tiny MNIST and IMDB in upstream formats, a private cache, and results in tmp_path."""
     monkeypatch.setenv("LSTM_TWINS_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr(paths, "RESULTS_DIR", tmp_path / "results")
     root = tmp_path / "data"
     make_mnist(root)
     make_imdb(root, as_archive=True)
@@ -167,7 +166,7 @@ def project_configs(tmp_path, monkeypatch):
     folder.mkdir()
     config = small_config(epochs=2)
     (folder / "mnist.yaml").write_text(yaml.safe_dump(config))
-    monkeypatch.setattr(harness_config, "CONFIG_DIR", folder)
+    monkeypatch.setattr(paths, "CONFIG_DIR", folder)
     return folder
 
 
@@ -176,25 +175,25 @@ def test_run_writes_json_table_and_plot_that_agree(data_root, tmp_path, project_
     config = load_config(path)
     for twin in ("numpy", "tensorflow"):
         run_twin(twin, config, path, epochs=None, quick=False, data_root=data_root, progress=False)
-    folder = results.results_folder(path, config, False)
-    assert folder == results.RESULTS_DIR / "mnist"
+    folder = paths.results_folder(path, config, False)
+    assert folder == paths.RESULTS_DIR / "mnist"
     written = results.write_comparison(folder, settings_digest(config))
     assert [p.name for p in written] == ["comparison.md", "curves.png"]
     assert (folder / "curves.png").read_bytes()[:4] == b"\x89PNG"
-    run = json.loads(results.run_file(folder, "numpy", config["seed"]).read_text())
+    run = json.loads(paths.run_file(folder, "numpy", config["seed"]).read_text())
     assert run["status"] == "complete" and len(run["history"]) == 2
     assert run["settings_digest"] == settings_digest(config) and run["run_digest"] == run_digest(config)
     assert run["versions"]["numpy"] == np.__version__ and run["machine"]["cpus"] >= 1
     assert run["peak_rss_mib"] > 50, "the process's whole peak: interpreter, NumPy, data"
     assert run["threads"]["blas_pools"] and "numpy_twin_threads" in run["threads"]
-    assert "tensorflow" in json.loads(results.run_file(folder, "tensorflow", config["seed"]).read_text())["threads"]
+    assert "tensorflow" in json.loads(paths.run_file(folder, "tensorflow", config["seed"]).read_text())["threads"]
     test_accuracy = run["history"][-1]["test"]["accuracy"]
     assert run["history"][-1]["test"]["scored"] == run["split_sizes"]["test"]
     assert f"| NumPy | 1 | {100 * test_accuracy:.2f} % |" in (folder / "comparison.md").read_text()
 
     page = tmp_path / "README.md"
     page.write_text(f"intro\n{readme.START}\nold\n{readme.END}\noutro\n")
-    readme.update_readme(page, results.RESULTS_DIR, project_configs)
+    readme.update_readme(page, paths.RESULTS_DIR, project_configs)
     text = page.read_text()
     assert "old" not in text and text.startswith("intro") and text.endswith("outro\n")
     assert f"{100 * test_accuracy:.2f} %" in text and "No full run committed yet (`make compare TASK=imdb`)" in text
@@ -496,7 +495,7 @@ def test_a_comparison_prints_only_what_the_harness_says(tmp_path, data_root):
 
 
 def test_the_readme_runs_the_harness_with_the_projects_environment():
-    text = (readme.ROOT / "README.md").read_text(encoding="utf-8")
+    text = (paths.PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
     bare = [line for line in text.splitlines() if "python -m harness" in line.replace(".venv/bin/python -m harness", "")]
     assert bare == [], "the system Python has none of the project's packages: say .venv/bin/python"
 
@@ -507,7 +506,7 @@ def test_the_readme_runs_the_harness_with_the_projects_environment():
 def test_make_switches_are_on_only_for_true_values_and_reach_compare_all(variables, expected):
     for target in ("compare", "compare-all"):
         done = subprocess.run(["make", "-n", target, *variables], capture_output=True,
-                              text=True, cwd=readme.ROOT)
+                              text=True, cwd=paths.PROJECT_ROOT)
         line = next(line for line in done.stdout.splitlines() if "harness compare" in line)
         options = [word for word in line.split() if word.startswith("--") and word != "--task"]
         assert options == [o for o in expected if o.startswith("--")], (target, line)

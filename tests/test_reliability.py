@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import impl_numpy
-from harness import results
+from harness import paths, provenance
 from harness.atomic_files import LockedError, exclusive_lock, write_json_atomic
 from harness.checkpoints import CheckpointError, load_checkpoint
 from harness.config import ConfigError, config_path, effective_config, load_config, resolve_config, settings_digest
@@ -40,7 +40,7 @@ def env(tmp_path, monkeypatch):
                  "LSTM_TWINS_RESULTS": str(tmp_path / "results")}
     for key, value in variables.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr(paths, "RESULTS_DIR", tmp_path / "results")
     config = small_config(epochs=3)
     config_file = tmp_path / "tiny.yaml"  # no project config has this name: its runs go to results/tiny/
     config_file.write_text(yaml.safe_dump(config))
@@ -213,11 +213,11 @@ def test_a_config_from_elsewhere_with_a_project_config_name_gets_a_folder_of_its
     outside.parent.mkdir()
     outside.write_text(config_path("mnist").read_text())
     config = effective_config(load_config(outside), None, False)
-    assert results.results_folder(outside, config, False) == env["results"] / f"mnist-{settings_digest(config)}"
+    assert paths.results_folder(outside, config, False) == env["results"] / f"mnist-{settings_digest(config)}"
     official = effective_config(load_config(config_path("mnist")), None, False)
-    assert results.results_folder(config_path("mnist"), official, False) == env["results"] / "mnist"
+    assert paths.results_folder(config_path("mnist"), official, False) == env["results"] / "mnist"
     seed_override = {**official, "seed": 7}  # --seed is not an override of the settings
-    assert results.results_folder(config_path("mnist"), seed_override, False) == env["results"] / "mnist"
+    assert paths.results_folder(config_path("mnist"), seed_override, False) == env["results"] / "mnist"
 
 
 def test_huge_learning_rate_diverges_with_a_clear_message(env):
@@ -343,13 +343,13 @@ def test_the_commit_is_dirty_only_when_the_code_differs(tmp_path):
     git("init", "-q")
     git("add", "-A")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
-    clean = results._git_commit(tmp_path)
+    clean = provenance.git_commit(tmp_path)
     assert clean and "+" not in clean
     (tmp_path / "README.md").write_text("2")
     (tmp_path / "results" / "run.json").write_text("2")
-    assert results._git_commit(tmp_path) == clean, "results and the README are not the code"
+    assert provenance.git_commit(tmp_path) == clean, "results and the README are not the code"
     (tmp_path / "code.py").write_text("2")
-    assert results._git_commit(tmp_path) == clean + "+changes"
+    assert provenance.git_commit(tmp_path) == clean + "+changes"
 
 
 def test_a_cut_checkpoint_is_a_one_line_error_and_nothing_is_rewritten(env):

@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 from typing import Iterable, Optional
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from ..paths import CACHE_DIR, DATA_DIR
+
 DATA_ENV = "LSTM_TWINS_DATA"
 CACHE_ENV = "LSTM_TWINS_CACHE"
 
@@ -25,12 +26,12 @@ def data_dir(override: Optional[str | os.PathLike] = None) -> Path:
     """The data folder: `override`, else $LSTM_TWINS_DATA, else ./data in the project."""
     if override is not None:
         return Path(override)
-    return Path(os.environ.get(DATA_ENV) or PROJECT_ROOT / "data")
+    return Path(os.environ.get(DATA_ENV) or DATA_DIR)
 
 
 def cache_dir() -> Path:
     """Writable folder for processed caches: $LSTM_TWINS_CACHE, else ./cache in the project."""
-    return Path(os.environ.get(CACHE_ENV) or PROJECT_ROOT / "cache")
+    return Path(os.environ.get(CACHE_ENV) or CACHE_DIR)
 
 
 def first_existing(candidates: Iterable[Path]) -> Optional[Path]:
