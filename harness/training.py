@@ -42,6 +42,10 @@ def weights_digest(weights: dict[str, np.ndarray]) -> str:
     return digest.hexdigest()[:16]
 
 
+class Diverged(Exception):
+    """A training epoch that went wrong; the message says where."""
+
+
 def train_twin(
     twin, task: TaskData, config: dict, epochs: int, progress: bool = True,
     checkpoints: Optional[Path] = None, resume: bool = False,
@@ -56,73 +60,89 @@ def train_twin(
     epoch's is undone: the weights go back, its metrics move to record["undone"] (the record keeps
     those of the weights held), and lr0 is scaled by the factor from then on.
     """
-    t = config["training"]
-    weights = task.weights
-    run = {"config": config, "initial_weights_digest": None, "history": [], "status": "running"}
-    saved = load_checkpoint(checkpoints, config) if checkpoints is not None and resume else None
-    if saved is not None:
-        _, weights, run = saved
-        run["config"] = config  # the same settings, perhaps more epochs
-    model = twin.build_model(task.spec, weights, t["dtype"])
-    if saved is None:
-        run["initial_weights_digest"] = weights_digest(twin.get_weights(model))
-    elif progress:
-        print(f"{twin.NAME}: resuming after epoch {len(run['history'])}", flush=True)
-
+    dtype = config["training"]["dtype"]
+    weights, run = _start(twin, task, config, checkpoints if resume else None, progress)
+    model = twin.build_model(task.spec, weights, dtype)
+    run["initial_weights_digest"] = run["initial_weights_digest"] or weights_digest(twin.get_weights(model))
     eval_batches = {split: task.batches(split, None) for split in SPLITS}  # fixed order: build once
     for epoch in range(len(run["history"]), epochs):
-        schedule = plateau_schedule(t, run["history"])
-        batches = task.batches("train", epoch)
-        state, losses = None, []
-        bar = tqdm(batches, desc=f"{twin.NAME} epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
-        start = time.perf_counter()
-        for step, batch in enumerate(bar):
-            result = twin.train_step(model, batch, schedule.learning_rate(epoch), schedule.clip_norm, state)
-            problem = _divergence(result, t["max_grad_norm"])
-            if problem:
-                last = f"{losses[-1]:.4f}" if losses else "none"
-                run["status"] = "diverged"
-                run["message"] = f"{problem} at epoch {epoch + 1}, step {step + 1}; last good loss {last}"
-                return run
-            losses.append(result.loss)
-            state = result.state if task.carries_state else None
-            if step % 10 == 0:
-                bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
-        seconds = time.perf_counter() - start
-        held, weights = weights, twin.get_weights(model)
-        if not all(np.isfinite(w).all() for w in weights.values()):
-            run["status"] = "diverged"
-            run["message"] = f"weights are not finite after epoch {epoch + 1}; last good loss {losses[-1]:.4f}"
-            return run
-        record = {
-            "epoch": epoch + 1,
-            "running_train_loss": float(np.mean(losses)),
-            "seconds": seconds,
-            "samples_per_second": sum(len(b.targets) for b in batches) / seconds,
-            "tokens_per_second": sum(b.targets.size if b.mask is None else int(b.mask.sum()) for b in batches)
-            / seconds,
-            "batch_order_digest": batch_digest(batches),
-            "learning_rate": schedule.learning_rate(epoch),
-        }
+        schedule = plateau_schedule(config["training"], run["history"])
+        try:
+            record = _train_epoch(twin, model, task, config, schedule, epoch, epochs, progress)
+        except Diverged as problem:
+            return {**run, "status": "diverged", "message": str(problem)}
         for split in SPLITS:
             record[split] = evaluate(twin, model, eval_batches[split], task.carries_state)
-        if t["plateau_factor"] is not None and run["history"] and (
-            record["valid"]["loss"] >= run["history"][-1]["valid"]["loss"]
-        ):
+        if _is_plateau(config["training"], run["history"], record):  # undo: keep the weights held
             record["undone"] = {split: record[split] for split in SPLITS}
             record.update({split: run["history"][-1][split] for split in SPLITS})
-            weights = held
-            model = twin.build_model(task.spec, weights, t["dtype"])
+            model = twin.build_model(task.spec, weights, dtype)
+        else:
+            weights = twin.get_weights(model)
         run["history"].append(record)
         if checkpoints is not None:
             save_checkpoint(checkpoints, epoch + 1, weights, run)
         if progress:
-            metric = task.metric
-            undone = f" (undone: valid {metric} {record['undone']['valid'][metric]:.4f})" if "undone" in record else ""
-            print(f"{twin.NAME} epoch {epoch + 1}: train loss {record['train']['loss']:.4f}, "
-                  f"valid {metric} {record['valid'][metric]:.4f}{undone}, {seconds:.1f} s", flush=True)
-    run["status"] = "complete"
-    return run
+            _print_epoch(twin, task.metric, record)
+    return {**run, "status": "complete"}
+
+
+def _start(twin, task: TaskData, config: dict, checkpoints: Optional[Path], progress: bool) -> tuple[dict, dict]:
+    """(weights, run so far): the last checkpoint's when there is one in `checkpoints`, else the task's
+    initial weights and an empty run (its initial_weights_digest still None)."""
+    saved = load_checkpoint(checkpoints, config) if checkpoints is not None else None
+    if saved is None:
+        return task.weights, {"config": config, "initial_weights_digest": None, "history": [], "status": "running"}
+    _, weights, run = saved
+    if progress:
+        print(f"{twin.NAME}: resuming after epoch {len(run['history'])}", flush=True)
+    return weights, {**run, "config": config}  # the same settings, perhaps more epochs
+
+
+def _train_epoch(twin, model, task: TaskData, config: dict, schedule: Schedule, epoch: int, epochs: int,
+                 progress: bool) -> dict:
+    """One epoch of SGD steps on the epoch's batches: its record (time, speed, order, lr), or Diverged."""
+    max_grad_norm = config["training"]["max_grad_norm"]
+    lr = schedule.learning_rate(epoch)
+    batches = task.batches("train", epoch)
+    state, losses = None, []
+    bar = tqdm(batches, desc=f"{twin.NAME} epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
+    start = time.perf_counter()
+    for step, batch in enumerate(bar):
+        result = twin.train_step(model, batch, lr, schedule.clip_norm, state)
+        problem = _divergence(result, max_grad_norm)
+        if problem:
+            last = f"{losses[-1]:.4f}" if losses else "none"
+            raise Diverged(f"{problem} at epoch {epoch + 1}, step {step + 1}; last good loss {last}")
+        losses.append(result.loss)
+        state = result.state if task.carries_state else None
+        if step % 10 == 0:
+            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+    seconds = time.perf_counter() - start
+    if not all(np.isfinite(w).all() for w in twin.get_weights(model).values()):
+        raise Diverged(f"weights are not finite after epoch {epoch + 1}; last good loss {losses[-1]:.4f}")
+    tokens = sum(b.targets.size if b.mask is None else int(b.mask.sum()) for b in batches)
+    return {
+        "epoch": epoch + 1,
+        "running_train_loss": float(np.mean(losses)),
+        "seconds": seconds,
+        "samples_per_second": sum(len(b.targets) for b in batches) / seconds,
+        "tokens_per_second": tokens / seconds,
+        "batch_order_digest": batch_digest(batches),
+        "learning_rate": lr,
+    }
+
+
+def _is_plateau(training: dict, history: list[dict], record: dict) -> bool:
+    """Whether the epoch of `record` is to be undone: a plateau schedule, and no lower valid loss."""
+    return training["plateau_factor"] is not None and bool(history) and (
+        record["valid"]["loss"] >= history[-1]["valid"]["loss"])
+
+
+def _print_epoch(twin, metric: str, record: dict) -> None:
+    undone = f" (undone: valid {metric} {record['undone']['valid'][metric]:.4f})" if "undone" in record else ""
+    print(f"{twin.NAME} epoch {record['epoch']}: train loss {record['train']['loss']:.4f}, "
+          f"valid {metric} {record['valid'][metric]:.4f}{undone}, {record['seconds']:.1f} s", flush=True)
 
 
 def plateau_schedule(training: dict, history: list[dict]) -> Schedule:
