@@ -10,7 +10,7 @@ from .atomic_files import write_text_atomic
 from .bench import bench_markdown, bench_summary
 from .config import TASKS, effective_config, load_config, settings_digest
 from .paths import CONFIG_DIR, PROJECT_ROOT, README, RESULTS_DIR
-from .results import Comparison, agreement_line, comparison_table, load_comparison
+from .results import Comparison, agreement_line, comparison_table, load_comparison, write_runs_csv
 from .twins import LABELS
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -85,9 +85,12 @@ def config_comment(config_file: str) -> str:
 
 
 def update_readme(readme: Path = README, results_dir: Path = RESULTS_DIR, config_dir: Path = CONFIG_DIR) -> Path:
+    """Rewrite the README's result section, and results/runs.csv, from the run files."""
     text = readme.read_text(encoding="utf-8")
     if START not in text or END not in text:
         raise ValueError(f"{readme} has no {START} ... {END} markers")
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
+    if results_dir.is_dir():
+        write_runs_csv(results_dir)
     return write_text_atomic(readme, f"{head}{START}\n{results_section(results_dir, config_dir)}{END}{tail}")

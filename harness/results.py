@@ -244,3 +244,32 @@ def write_comparison(folder: Path, digest: str, seeds=(), failed=None) -> list[P
     if comparison.complete():
         written.append(plot_curves(folder / "curves.png", comparison.complete()))
     return written
+
+
+def runs_frame(results_dir: Path):
+    """Every run under results_dir (smoke runs aside) as a pandas DataFrame, one tidy row per run:
+    folder, config file, digests, twin, seed, status, epochs, every last-epoch figure, times, memory."""
+    import pandas as pd
+
+    rows = []
+    for folder in sorted(p for p in results_dir.iterdir() if p.is_dir() and p.name != "quick"):
+        for run in read_runs(folder):
+            last = run["history"][-1] if run["history"] else {}
+            row = {"folder": folder.name, "config_file": run["config_file"],
+                   "settings_digest": run.get("settings_digest"), "run_digest": run.get("run_digest"),
+                   "task": run["task"], "twin": run["twin"], "seed": run["config"]["seed"], "status": run["status"],
+                   "epochs": len(run["history"]), "metric": run["metric"]}
+            for split in ("train", "valid", "test"):
+                row.update({f"{split}_{key}": value for key, value in last.get(split, {}).items()})
+            row["train_seconds"] = sum(e["seconds"] for e in run["history"])
+            row["median_seconds_per_epoch"] = (statistics.median(e["seconds"] for e in run["history"])
+                                               if run["history"] else None)
+            row["peak_rss_mib"] = run.get("peak_rss_mib")
+            row["git_commit"] = run.get("git_commit")
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def write_runs_csv(results_dir: Path) -> Path:
+    """results/runs.csv: runs_frame as CSV, for users' own analysis."""
+    return write_text_atomic(results_dir / "runs.csv", runs_frame(results_dir).to_csv(index=False))

@@ -197,6 +197,13 @@ def test_run_writes_json_table_and_plot_that_agree(data_root, tmp_path, project_
     text = page.read_text()
     assert "old" not in text and text.startswith("intro") and text.endswith("outro\n")
     assert f"{100 * test_accuracy:.2f} %" in text and "No full run committed yet (`make compare TASK=imdb`)" in text
+    import pandas as pd
+
+    table = pd.read_csv(paths.RESULTS_DIR / "runs.csv")  # one tidy row per run
+    assert sorted(table["twin"]) == ["numpy", "tensorflow"] and set(table["folder"]) == {"mnist"}
+    numpy_row = table[table["twin"] == "numpy"].iloc[0]
+    assert numpy_row["test_accuracy"] == test_accuracy and numpy_row["settings_digest"] == run["settings_digest"]
+    assert numpy_row["epochs"] == 2 and numpy_row["status"] == "complete"
 
 
 def fake_run(twin, seed, test_accuracy, status="complete", digest="d1"):
