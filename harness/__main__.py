@@ -183,17 +183,24 @@ def _data_ready(args) -> bool:
     return True
 
 
+def _ready_to_run(args):
+    """(config path, config, results folder) once the config checks out, the data is there and the
+    folder can be written; (None, None, None) after saying what is wrong."""
+    path, config = _checked_config(args)
+    if config is None or not _data_ready(args):
+        return None, None, None
+    folder = _run_folder(args, path, config)
+    return (path, config, folder) if _writable(folder) else (None, None, None)
+
+
 def _train(args) -> int:
     from .atomic_files import LockedError, exclusive_lock
     from .checkpoints import CheckpointError
     from .data.locations import DataMissingError
     from .run import RunConflict, run_twin
 
-    path, config = _checked_config(args)
-    if config is None or not _data_ready(args):
-        return 2
-    folder = _run_folder(args, path, config)
-    if not _writable(folder):
+    path, config, folder = _ready_to_run(args)
+    if folder is None:
         return 2
     lock = nullcontext() if os.environ.get(LOCK_HELD) == str(folder) else exclusive_lock(folder / ".lock")
     try:
@@ -216,11 +223,8 @@ def _compare(args) -> int:
     from .config import effective_config, settings_digest
     from .results import write_comparison
 
-    path, config = _checked_config(args)
-    if path is None or not _data_ready(args):
-        return 2
-    folder = _run_folder(args, path, config)
-    if not _writable(folder):
+    path, config, folder = _ready_to_run(args)
+    if folder is None:
         return 2
     twins = TWINS if args.twin == "both" else (args.twin,)
     seeds = args.seeds or [config["seed"]]

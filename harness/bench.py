@@ -29,6 +29,7 @@ from .config import TASKS, config_path, load_config
 from .parity import random_weights
 from twin_contract import Batch, ModelSpec, State
 
+from .markdown import table
 from .twins import MODULES, NAMES, load
 
 from .tasks import EMBEDDING_SIZE
@@ -201,21 +202,19 @@ def _summary(processes: list[dict]) -> dict:
 
 
 def bench_markdown(report: dict) -> str:
-    lines = [
-        "| task | batch × steps | NumPy samples/s (min–max) | TF samples/s (min–max) | NumPy / TF | "
-        "NumPy tokens/s | TF tokens/s | NumPy GFLOP/s | of GEMM peak | NumPy peak MiB | TF peak MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    rows = []
     for task, row in report["tasks"].items():
         n, t = row["numpy"], row["tensorflow"]
         tokens = [f"{x['tokens_per_second']:,.0f}" if task != "mnist" else "—" for x in (n, t)]
-        lines.append(
-            f"| {task} | {row['batch_size']} × {row['num_steps']} | {n['samples_per_second']:,.0f} "
-            f"({n['min']:,.0f}–{n['max']:,.0f}) | {t['samples_per_second']:,.0f} ({t['min']:,.0f}–{t['max']:,.0f}) | "
-            f"**{row['speedup']:.2f}×** | {tokens[0]} | {tokens[1]} | {n['gflops']:.1f} | {n['gemm_fraction']:.0%} | "
-            f"{n['peak_rss_mib']:,.0f} | {t['peak_rss_mib']:,.0f} |"
-        )
-    return "\n".join(lines)
+        rows.append({
+            "task": task, "batch × steps": f"{row['batch_size']} × {row['num_steps']}",
+            "NumPy samples/s (min–max)": f"{n['samples_per_second']:,.0f} ({n['min']:,.0f}–{n['max']:,.0f})",
+            "TF samples/s (min–max)": f"{t['samples_per_second']:,.0f} ({t['min']:,.0f}–{t['max']:,.0f})",
+            "NumPy / TF": f"**{row['speedup']:.2f}×**", "NumPy tokens/s": tokens[0], "TF tokens/s": tokens[1],
+            "NumPy GFLOP/s": f"{n['gflops']:.1f}", "of GEMM peak": f"{n['gemm_fraction']:.0%}",
+            "NumPy peak MiB": f"{n['peak_rss_mib']:,.0f}", "TF peak MiB": f"{t['peak_rss_mib']:,.0f}",
+        })
+    return table(rows)
 
 
 def bench_summary(report: dict) -> str:

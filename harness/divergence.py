@@ -17,6 +17,7 @@ from typing import Iterator, Optional
 from .parity import relative_difference
 from twin_contract import Batch
 from .tasks import TaskData, prepare_task
+from .markdown import table
 from .training import plateau_schedule
 from .twins import NAMES, load, lockstep
 
@@ -73,12 +74,9 @@ def divergence_markdown(report: dict) -> str:
         "the weights. A gap that starts at rounding (1e-16) and grows by orders of magnitude every few",
         "steps is rounding amplified by the dynamics (chaotic SGD), not a difference in the math.",
         "",
-        "| step | epoch | NumPy loss | TF loss | gradient norm | clipped | weight gap |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    lines += [
-        f"| {r['step']} | {r['epoch']} | {r['loss numpy']:.6f} | {r['loss tensorflow']:.6f} | {r['grad norm']:.4f} | "
-        f"{'yes' if r['clipped'] else 'no'} | {r['weight gap']:.1e} |"
-        for r in report["rows"]
+        table([{"step": str(r["step"]), "epoch": str(r["epoch"]), "NumPy loss": f"{r['loss numpy']:.6f}",
+                "TF loss": f"{r['loss tensorflow']:.6f}", "gradient norm": f"{r['grad norm']:.4f}",
+                "clipped": "yes" if r["clipped"] else "no", "weight gap": f"{r['weight gap']:.1e}"}
+               for r in report["rows"]]),
     ]
     return "\n".join(lines) + "\n"

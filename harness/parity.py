@@ -19,6 +19,7 @@ import numpy as np
 
 from twin_contract import Batch, ModelSpec, Schedule
 
+from .markdown import table
 from .twins import NAMES, load, lockstep
 
 
@@ -224,14 +225,8 @@ def parity_markdown(report: dict) -> str:
 
 
 def _table(rows: dict[str, dict[str, float]]) -> list[str]:
-    columns = []
-    for row in rows.values():
-        columns += [c for c in row if c not in columns]
-    lines = ["| task shape | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
-    for name, row in rows.items():
-        cells = [_figure(row[c], c) if c in row else "—" for c in columns]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return lines
+    return [table([{"task shape": name, **{column: _figure(value, column) for column, value in row.items()}}
+                   for name, row in rows.items()])]
 
 
 def _figure(value: float, column: str) -> str:

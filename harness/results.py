@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Optional
 
 from .atomic_files import write_text_atomic
+from .markdown import table
 from .twins import LABELS
 
 
@@ -65,26 +66,28 @@ def comparison_table(comparison: Comparison) -> str:
     else:
         columns = [("test accuracy", "test", "accuracy"), ("train accuracy", "train", "accuracy"),
                    ("train loss", "train", "loss"), ("valid accuracy", "valid", "accuracy")]
-    header = ["Model", "seeds", *[c[0] for c in columns], "test scored", "epochs", "s/epoch", "samples/s", "peak MiB",
-              "status"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for twin, label in LABELS.items():
         done = comparison.complete(twin)
-        cells = [str(len(done))]
-        if not done:
-            cells += ["—"] * (len(columns) + 5)
-        else:
-            cells += [_format([r["history"][-1][split][key] for r in done], key) for _, split, key in columns]
+        row = {"Model": label, "seeds": str(len(done))}
+        if done:
+            row.update({name: _format([r["history"][-1][split][key] for r in done], key)
+                        for name, split, key in columns})
             scored = sorted({r["history"][-1]["test"].get("scored") for r in done}, key=str)
             every = [e for r in done for e in r["history"]]  # s/epoch and samples/s: medians over all epochs
             peaks = [r["peak_rss_mib"] for r in done if "peak_rss_mib" in r]
-            cells += ["/".join("—" if n is None else f"{n:,}" for n in scored),
-                      "/".join(map(str, sorted({len(r["history"]) for r in done}))),
-                      f"{statistics.median(e['seconds'] for e in every):.1f}",
-                      f"{statistics.median(e['samples_per_second'] for e in every):,.0f}",
-                      f"{max(peaks):,.0f}" if peaks else "—"]
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {_status(comparison.outcomes(twin))} |")
-    return "\n".join(lines)
+            row.update({
+                "test scored": "/".join("—" if n is None else f"{n:,}" for n in scored),
+                "epochs": "/".join(map(str, sorted({len(r["history"]) for r in done}))),
+                "s/epoch": f"{statistics.median(e['seconds'] for e in every):.1f}",
+                "samples/s": f"{statistics.median(e['samples_per_second'] for e in every):,.0f}",
+                "peak MiB": f"{max(peaks):,.0f}" if peaks else "—",
+            })
+        else:
+            row.update({name: "—" for name in [c[0] for c in columns] + ["test scored", "epochs", "s/epoch",
+                                                                        "samples/s", "peak MiB"]})
+        rows.append({**row, "status": _status(comparison.outcomes(twin))})
+    return table(rows)
 
 
 def _status(outcomes: dict[int, str]) -> str:
@@ -162,10 +165,9 @@ def comparison_markdown(comparison: Comparison, name: str) -> str:
     if rows:
         metric = _metric(comparison)
         gap = "gap (% of TF)" if metric == "perplexity" else "gap (points)"
-        lines += [f"Per seed, test {metric}:", "", f"| seed | NumPy | TensorFlow | {gap} |", "|---|---|---|---|"]
-        lines += [f"| {r['seed']} | {_format([r['numpy']], metric)} | {_format([r['tensorflow']], metric)} | "
-                  f"{r['gap']:.2f} |" for r in rows]
-        lines.append("")
+        lines += [f"Per seed, test {metric}:", "", table([
+            {"seed": str(r["seed"]), "NumPy": _format([r["numpy"]], metric),
+             "TensorFlow": _format([r["tensorflow"]], metric), gap: f"{r['gap']:.2f}"} for r in rows]), ""]
     undone = [(run, [e["epoch"] for e in run["history"] if "undone" in e]) for run in comparison.complete()]
     if any(epochs for _, epochs in undone):
         lines += ["Epochs undone (valid loss not lower: the weights went back and the learning rate was scaled by "

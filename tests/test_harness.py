@@ -1,6 +1,7 @@
 """The harness: configs, fair setup (same weights and batch order for both twins), runs, tables, README."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -31,6 +32,11 @@ def data_root(tmp_path, monkeypatch):
     make_mnist(root)
     make_imdb(root, as_archive=True)
     return root
+
+
+def flat(text: str) -> str:
+    """A Markdown text with its table cells unpadded: "| NumPy | 3 |" whatever the column widths."""
+    return re.sub(r" +", " ", text)
 
 
 def small_config(task="mnist", **training):
@@ -189,7 +195,7 @@ def test_run_writes_json_table_and_plot_that_agree(data_root, tmp_path, project_
     assert "tensorflow" in json.loads(paths.run_file(folder, "tensorflow", config["seed"]).read_text())["threads"]
     test_accuracy = run["history"][-1]["test"]["accuracy"]
     assert run["history"][-1]["test"]["scored"] == run["split_sizes"]["test"]
-    assert f"| NumPy | 1 | {100 * test_accuracy:.2f} % |" in (folder / "comparison.md").read_text()
+    assert f"| NumPy | 1 | {100 * test_accuracy:.2f} % |" in flat((folder / "comparison.md").read_text())
 
     page = tmp_path / "README.md"
     page.write_text(f"intro\n{readme.START}\nold\n{readme.END}\noutro\n")
@@ -218,13 +224,13 @@ def test_tables_report_mean_and_std_over_seeds_and_the_gap_per_seed(tmp_path):
     runs = [fake_run("numpy", s, a) for s, a in ((1, 0.90), (2, 0.92), (3, 0.94))]
     runs += [fake_run("tensorflow", s, a) for s, a in ((1, 0.91), (2, 0.92), (3, 0.935))]
     comparison = results.Comparison.of(runs, "d1")
-    table = results.comparison_table(comparison)
+    table = flat(results.comparison_table(comparison))
     assert "| NumPy | 3 | 92.00 ± 2.00 % |" in table
     assert "| TensorFlow | 3 | 92.17 ± 1.26 % |" in table
     assert [round(row["gap"], 6) for row in results.agreement(comparison)] == [1.0, 0.0, 0.5]
     assert "over 3 seeds: 1.00 points of accuracy (seed 1)" in results.agreement_line(comparison)
     with_diverged = results.Comparison.of(runs + [fake_run("numpy", 4, 0.5, status="diverged")], "d1")
-    markdown = results.comparison_markdown(with_diverged, "mnist")
+    markdown = flat(results.comparison_markdown(with_diverged, "mnist"))
     assert "seeds 1, 2, 3, 4" in markdown and "| 3 | 94.00 % | 93.50 % | 0.50 |" in markdown
     assert "| NumPy | 3 | 92.00 ± 2.00 % |" in markdown, "the diverged run is not in the mean"
     assert "- NumPy seed 4 diverged" in markdown and "3 complete, 1 diverged (seed 4)" in markdown
@@ -237,7 +243,7 @@ def test_runs_of_two_digests_are_never_averaged():
     runs = [fake_run("numpy", 1, 0.90), fake_run("numpy", 2, 0.50, digest="d2"), fake_run("tensorflow", 1, 0.90),
             fake_run("tensorflow", 2, 0.50, digest="d2")]
     comparison = results.Comparison.of(runs, "d1")
-    table = results.comparison_table(comparison)
+    table = flat(results.comparison_table(comparison))
     assert "| NumPy | 1 | 90.00 % |" in table and "| TensorFlow | 1 | 90.00 % |" in table
     assert [row["seed"] for row in results.agreement(comparison)] == [1]
     assert "2 runs of other settings in this folder" in results.comparison_markdown(comparison, "mnist")
@@ -246,11 +252,11 @@ def test_runs_of_two_digests_are_never_averaged():
 def test_a_failed_twin_is_marked_and_its_earlier_record_not_shown():
     runs = [fake_run("numpy", 1, 0.90), fake_run("tensorflow", 1, 0.80)]
     comparison = results.Comparison.of(runs, "d1", seeds=[1], failed={("tensorflow", 1): "killed by SIGKILL"})
-    table = results.comparison_table(comparison)
+    table = flat(results.comparison_table(comparison))
     assert "| TensorFlow | 0 | — |" in table and "failed (seed 1) |" in table and "80.00" not in table
     assert results.agreement(comparison) == []
     assert "- TensorFlow seed 1 failed: killed by SIGKILL" in results.comparison_markdown(comparison, "mnist")
-    missing = results.comparison_table(results.Comparison.of(runs[:1], "d1", seeds=[1]))
+    missing = flat(results.comparison_table(results.Comparison.of(runs[:1], "d1", seeds=[1])))
     assert "| TensorFlow | 0 | — |" in missing and "| missing (seed 1) |" in missing
 
 
@@ -280,7 +286,7 @@ def test_compare_runs_every_seed_and_tables_them(data_root, tmp_path):
     runs = results.read_runs(folder)
     assert [(r["twin"], r["config"]["seed"]) for r in runs] == [("numpy", 3), ("numpy", 4)]
     assert runs[0]["initial_weights_digest"] != runs[1]["initial_weights_digest"]
-    assert "| NumPy | 2 |" in (folder / "comparison.md").read_text()
+    assert "| NumPy | 2 |" in flat((folder / "comparison.md").read_text())
     assert sorted(p.name for p in (folder / "checkpoints").iterdir()) == ["numpy-seed3", "numpy-seed4"]
 
 
@@ -297,7 +303,7 @@ def test_divergence_starts_at_rounding_and_crosses_epochs(data_root, tmp_path):
                results_dir=tmp_path / "results")
     assert done.returncode == 0, done.stderr
     written = json.loads((tmp_path / "results" / "small" / "divergence.json").read_text())
-    assert [r["step"] for r in written["rows"]] == [1, 2] and "| 2 | 2 |" in done.stdout  # batch 64: one batch per epoch
+    assert [r["step"] for r in written["rows"]] == [1, 2] and "| 2 | 2 |" in flat(done.stdout)  # batch 64: one batch per epoch
 
 
 def test_nan_loss_marks_the_run_diverged(data_root):
@@ -421,7 +427,7 @@ def test_a_killed_twin_fails_the_comparison_loudly(data_root, tmp_path):
     done = cli(*args, env_root=data_root, results_dir=tmp_path / "results", extra=hooked(tmp_path, KILL_TWIN="numpy"))
     assert done.returncode != 0
     assert "the numpy run of seed 42 failed: killed by SIGKILL" in done.stderr
-    page = (folder / "comparison.md").read_text()
+    page = flat((folder / "comparison.md").read_text())
     assert "| NumPy | 0 | — |" in page and "failed (seeds 42, 43)" in page
     assert (folder / "numpy-seed42.json").read_text() == earlier, "the earlier record is kept, not shown"
 

@@ -26,16 +26,21 @@ def random_mask(rng, N, T, padding):
     return mask
 
 
-@pytest.mark.parametrize("padding", [None, "pre", "post", "holes"])
-@pytest.mark.parametrize("with_state", [False, True])
-def test_lstm_gradients(padding, with_state):
-    rng = np.random.default_rng(1)
-    N, T, D, H = 3, 5, 4, 3
+def lstm_problem(rng, N, T, D, H, padding, with_state):
+    """Random x, weights (N(0, 0.5²)), initial state (zeros without), mask and upstream gradients of an LSTM."""
     x = rng.standard_normal((N, T, D))
     Wx, Wh, b = (0.5 * rng.standard_normal(s) for s in [(D, 4 * H), (H, 4 * H), (4 * H,)])
     h0, c0 = (rng.standard_normal((N, H)) if with_state else np.zeros((N, H)) for _ in range(2))
     mask = None if padding is None else random_mask(rng, N, T, padding)
-    dh_seq, dh_T, dc_T = rng.standard_normal((N, T, H)), rng.standard_normal((N, H)), rng.standard_normal((N, H))
+    upstream = rng.standard_normal((N, T, H)), rng.standard_normal((N, H)), rng.standard_normal((N, H))
+    return x, Wx, Wh, b, h0, c0, mask, upstream
+
+
+@pytest.mark.parametrize("padding", [None, "pre", "post", "holes"])
+@pytest.mark.parametrize("with_state", [False, True])
+def test_lstm_gradients(padding, with_state):
+    x, Wx, Wh, b, h0, c0, mask, (dh_seq, dh_T, dc_T) = lstm_problem(np.random.default_rng(1), 3, 5, 4, 3, padding,
+                                                                    with_state)
 
     def loss():
         h_seq, (h_T, c_T), _ = lstm_forward(x, Wx, Wh, b, h0, c0, mask)

@@ -6,19 +6,14 @@ import pytest
 from harness.parity import relative_difference
 from impl_numpy import lstm, reference_lstm
 
-from test_layers_gradcheck import random_mask
+from test_layers_gradcheck import lstm_problem
 
 
 @pytest.mark.parametrize("padding", [None, "pre", "post", "holes"])
 @pytest.mark.parametrize("with_state", [False, True])
 def test_the_fast_lstm_equals_the_reference(padding, with_state):
-    rng = np.random.default_rng(3)
-    N, T, D, H = 4, 7, 5, 6
-    x = rng.standard_normal((N, T, D))
-    Wx, Wh, b = (0.5 * rng.standard_normal(s) for s in [(D, 4 * H), (H, 4 * H), (4 * H,)])
-    h0, c0 = (rng.standard_normal((N, H)) if with_state else None for _ in range(2))
-    mask = None if padding is None else random_mask(rng, N, T, padding)
-    dh_seq, dh_T, dc_T = rng.standard_normal((N, T, H)), rng.standard_normal((N, H)), rng.standard_normal((N, H))
+    x, Wx, Wh, b, h0, c0, mask, (dh_seq, dh_T, dc_T) = lstm_problem(np.random.default_rng(3), 4, 7, 5, 6,
+                                                                    padding, with_state)
 
     h_seq, (h_T, c_T), cache = lstm.lstm_forward(x, Wx, Wh, b, h0, c0, mask)
     fast = {"h_seq": h_seq.copy(), "h_T": h_T.copy(), "c_T": c_T.copy(),
