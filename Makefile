@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 ifneq ($(wildcard ../shared/data),)
 export LSTM_TWINS_DATA ?= $(abspath ../shared/data)
 endif
-export TF_CPP_MIN_LOG_LEVEL ?= 2
+export TF_CPP_MIN_LOG_LEVEL ?= 3
 
 .PHONY: install test test-slow parity data compare compare-all readme bench clean clean-cache
 

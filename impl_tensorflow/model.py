@@ -16,7 +16,7 @@ from typing import Optional
 
 import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ notices; its errors still raise in Python
 
 
 @contextmanager

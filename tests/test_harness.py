@@ -498,10 +498,12 @@ def test_ctrl_c_is_one_line_that_says_how_to_resume(tmp_path, data_root):
     assert err.rstrip().endswith("--no-progress --resume")
 
 
-def test_a_comparison_prints_only_what_the_harness_says(tmp_path, data_root):
+@pytest.mark.parametrize("task", ["mnist", "imdb"])  # IMDB: masks, whose bool ops TensorFlow's oneDNN remarks on
+def test_a_comparison_prints_only_what_the_harness_says(tmp_path, data_root, monkeypatch, task):
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)  # as a user's shell, without the Makefile's
     small = tmp_path / "small.yaml"
-    small.write_text(yaml.safe_dump(small_config(epochs=1)))
-    done = cli("compare", "--task", "mnist", "--config", str(small), "--no-progress", env_root=data_root,
+    small.write_text(yaml.safe_dump(small_config(task, epochs=1)))
+    done = cli("compare", "--task", task, "--config", str(small), "--no-progress", env_root=data_root,
                results_dir=tmp_path / "results")
     assert done.returncode == 0 and done.stderr == "", "no TensorFlow start-up lines, no warnings"
     assert [line.split(" ")[0] for line in done.stdout.splitlines()] == ["wrote", "wrote"]
