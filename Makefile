@@ -18,7 +18,6 @@ RESUME ?=
 SEEDS ?=
 CONFIG ?=
 DOWNLOAD ?=
-TASKS := $(shell sed -n 's/^TASKS = (\(.*\))$$/\1/p' harness/config.py | tr -d '",')
 # A switch is on only for a true value: QUICK=1 (or yes, true, on); QUICK=0, no, false or empty leave it off.
 on = $(filter 1 y yes true on Y YES TRUE True ON On,$(1))
 RUN_OPTIONS = $(if $(call on,$(QUICK)),--quick) $(if $(call on,$(RESUME)),--resume) $(if $(SEEDS),--seeds $(SEEDS))
@@ -47,7 +46,7 @@ compare: $(STAMP)
 	$(PY) -m harness compare --task $(TASK) $(RUN_OPTIONS) $(if $(CONFIG),--config $(CONFIG))
 
 compare-all: $(STAMP)
-	for task in $(TASKS); do $(PY) -m harness compare --task $$task $(RUN_OPTIONS) || exit $$?; done
+	for task in $$($(PY) -m harness tasks); do $(PY) -m harness compare --task $$task $(RUN_OPTIONS) || exit $$?; done
 
 bench: $(STAMP)
 	$(PY) -m harness bench

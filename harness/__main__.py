@@ -9,6 +9,7 @@ import sys
 from contextlib import nullcontext
 from pathlib import Path
 
+from .tasks import TASKS
 from .twins import NAMES as TWINS
 LOCK_HELD = "LSTM_TWINS_LOCK_HELD"  # set by compare for its train processes: the folder it has locked
 
@@ -48,20 +49,22 @@ def main(argv=None) -> int:
 
     bench = commands.add_parser("bench",
                                 help="training-step throughput of each twin per task shape, each in its own process")
-    bench.add_argument("--task", action="append", choices=("mnist", "imdb", "ptb_lm", "ptb_pos"),
+    bench.add_argument("--task", action="append", choices=tuple(TASKS),
                        help="benchmark only this task (repeatable; default all four)")
     bench.add_argument("--rounds", type=_positive, default=5,
                        help="fresh processes per twin and task, alternating (default 5)")
     commands.add_parser("readme", help="rewrite the README's result tables from results/*/*.json")
+    commands.add_parser("tasks", help="list the task names, one per line")
     commands.add_parser("clean-cache", help="delete the processed data caches ($LSTM_TWINS_CACHE or ./cache)")
     args = parser.parse_args(argv)
     return {"parity": _parity, "data": _data, "compare": _compare, "train": _train, "readme": _readme,
-            "bench": _bench, "divergence": _divergence, "clean-cache": _clean_cache}[args.command](args)
+            "bench": _bench, "divergence": _divergence, "clean-cache": _clean_cache,
+            "tasks": lambda _: print("\n".join(TASKS)) or 0}[args.command](args)
 
 
 def _add_config_arguments(sub: argparse.ArgumentParser) -> None:
     """--task, --config and --data-dir: what every command that loads a task's config takes."""
-    sub.add_argument("--task", required=True, help="mnist, imdb, ptb_lm or ptb_pos")
+    sub.add_argument("--task", required=True, help=", ".join(TASKS))
     sub.add_argument("--config", type=Path, default=None, help="config file (default configs/<task>.yaml)")
     sub.add_argument("--data-dir", type=Path, default=None, help="data folder (default $LSTM_TWINS_DATA or ./data)")
 
@@ -117,10 +120,8 @@ def _data(args) -> int:
     if args.download:
         from .data.download import DownloadError, ensure
         from .data.locations import DataMissingError
-        from .tasks import DATASETS
-
         try:
-            ensure([d for task in DATASETS.values() for d in task], args.data_dir)
+            ensure([d for task in TASKS.values() for d in task.datasets], args.data_dir)
         except (DownloadError, DataMissingError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
@@ -173,10 +174,8 @@ def _data_ready(args) -> bool:
     printing why, when that fails."""
     from .data.download import DownloadError, ensure
     from .data.locations import DataMissingError
-    from .tasks import DATASETS
-
     try:
-        ensure(DATASETS[args.task], args.data_dir, progress=not args.no_progress)
+        ensure(TASKS[args.task].datasets, args.data_dir, progress=not args.no_progress)
     except (DownloadError, DataMissingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return False
@@ -326,12 +325,11 @@ def _divergence(args) -> int:
 
 def _bench(args) -> int:
     from .bench import main_bench
-    from .config import TASKS
     from .paths import RESULTS_DIR
 
     if not _writable(RESULTS_DIR):
         return 2
-    return main_bench(args.task or TASKS, args.rounds, RESULTS_DIR)
+    return main_bench(args.task or tuple(TASKS), args.rounds, RESULTS_DIR)
 
 
 def _clean_cache(args) -> int:

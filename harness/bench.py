@@ -25,18 +25,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import TASKS, config_path, load_config
+from .config import config_path, load_config
 from .parity import random_weights
 from twin_contract import Batch, ModelSpec, State
 
 from .markdown import table
 from .twins import MODULES, NAMES, load
 
-from .tasks import EMBEDDING_SIZE
-
-# Sizes of the synthetic data per task, kept in one table: (vocabulary, classes, time steps).
-# IMDB: max_len tokens; PTB-LM: num_steps; POS: about the longest sentence of a typical batch of 32.
-SHAPES = {"mnist": (None, 10, 28), "imdb": (20000, 2, 200), "ptb_lm": (10000, 10000, None), "ptb_pos": (4964, 45, 48)}
+from .tasks import EMBEDDING_SIZE, TASKS
 
 
 @dataclass(frozen=True)
@@ -75,21 +71,16 @@ class BenchCase:
 
 
 def bench_cases() -> list[BenchCase]:
+    """One case per task: the registry's synthetic shape at the model size and batch of configs/<task>.yaml."""
     cases = []
-    for task in TASKS:
-        config = load_config(config_path(task))
-        vocab, classes, steps = SHAPES[task]
-        embedded = vocab is not None
-        spec = ModelSpec(
-            "per_step" if task.startswith("ptb") else "pooled",
-            EMBEDDING_SIZE if embedded else 28,
-            config["model"]["hidden_size"],
-            classes,
-            vocab,
-            config["model"]["train_embedding"],
-        )
-        steps = steps or config["data"]["num_steps"]
-        cases.append(BenchCase(task, spec, config["training"]["batch_size"], steps, task == "ptb_lm"))
+    for task in TASKS.values():
+        config = load_config(config_path(task.name))
+        vocab, classes, steps = task.bench
+        input_size = 28 if vocab is None else EMBEDDING_SIZE  # MNIST's rows of 28 pixels, else the embedding
+        spec = ModelSpec(task.head, input_size, config["model"]["hidden_size"], classes, vocab,
+                         config["model"]["train_embedding"])
+        cases.append(BenchCase(task.name, spec, config["training"]["batch_size"], steps or config["data"]["num_steps"],
+                               task.carries_state))
     return cases
 
 
@@ -158,7 +149,7 @@ def _in_fresh_process(task: str, twin: str, repeats: int, steps: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run_bench(tasks=TASKS, rounds: int = 5, repeats: int = 5, steps: int = 5, progress: bool = True) -> dict:
+def run_bench(tasks=tuple(TASKS), rounds: int = 5, repeats: int = 5, steps: int = 5, progress: bool = True) -> dict:
     """Every task: `rounds` rounds of one fresh process per twin, alternating; medians, min–max and ratios."""
     from .provenance import environment
 

@@ -7,83 +7,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import yaml
 
 from . import paths
+from .fields import POSITIVE, ConfigError, Field
+from .tasks import TASKS
 
-TASKS = ("mnist", "imdb", "ptb_lm", "ptb_pos")
-
-
-class ConfigError(ValueError):
-    """A config that cannot be used; the message says where and why."""
-
-
-@dataclass(frozen=True)
-class Field:
-    """One config key: its type, default (None = required) and allowed values."""
-
-    kind: type | tuple
-    default: Any = None
-    low: Optional[float] = None  # smallest allowed value (inclusive)
-    below: Optional[float] = None  # values must be smaller than this
-    choices: Optional[tuple] = None
-    optional: bool = False  # may be null
-
-    def check(self, where: str, value) -> Any:
-        if value is None:
-            if self.optional:
-                return None
-            raise ConfigError(f"{where} is null; expected {self._describe()}")
-        kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
-        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
-            raise ConfigError(f"{where} is {value!r}; expected {self._describe()}")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(f"{where} is {value!r}; expected a finite {self._describe()}")
-        if self.choices is not None and value not in self.choices:
-            raise ConfigError(f"{where} is {value!r}; expected one of {list(self.choices)}")
-        if self.low is not None and value < self.low or self.below is not None and value >= self.below:
-            raise ConfigError(f"{where} is {value!r}; expected {self._describe()}")
-        return value
-
-    def _describe(self) -> str:
-        kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
-        text = " or ".join(k.__name__ for k in kinds)
-        if self.low is not None:
-            text += f" >= {self.low}"
-        if self.below is not None:
-            text += f"{' and' if self.low is not None else ''} < {self.below}"
-        if self.choices is not None:
-            text += f" in {list(self.choices)}"
-        return text + (" or null" if self.optional else "")
-
-
-_POSITIVE = dict(low=1)
-DATA_FIELDS = {
-    "mnist": {"valid_size": Field(int, 5000, low=0)},
-    "imdb": {
-        "vocab_size": Field(int, 20000, low=3),
-        "max_len": Field(int, 200, **_POSITIVE),
-        "valid_size": Field(int, 2500, low=0),
-        "padding": Field(str, "pre", choices=("pre", "post")),
-    },
-    "ptb_lm": {"num_steps": Field(int, 35, **_POSITIVE)},
-    "ptb_pos": {
-        "min_count": Field(int, 2, **_POSITIVE),
-        "lowercase": Field(bool, True),
-        "glove_words": Field(int, 0, low=0),  # the N most frequent GloVe words join the vocabulary
-        "padding": Field(str, "post", choices=("pre", "post")),
-    },
-}
 SECTIONS = {
     "model": {
-        "hidden_size": Field(int, None, **_POSITIVE),
+        "hidden_size": Field(int, None, **POSITIVE),
         "embedding": Field(str, "none", choices=("none", "glove", "random")),
         "train_embedding": Field(bool, False),
     },
@@ -94,8 +29,8 @@ SECTIONS = {
         "embedding_scale": Field(float, 0.1, low=0.0),
     },
     "training": {
-        "epochs": Field(int, None, **_POSITIVE),
-        "batch_size": Field(int, None, **_POSITIVE),
+        "epochs": Field(int, None, **POSITIVE),
+        "batch_size": Field(int, None, **POSITIVE),
         "lr0": Field(float, None, low=0.0),
         "decay": Field(float, 0.0, low=0.0),
         "clip_norm": Field(float, None, low=0.0, optional=True),
@@ -105,12 +40,12 @@ SECTIONS = {
         "max_grad_norm": Field(float, None, low=0.0, optional=True),  # divergence guard; null = NaN/Inf only
     },
     "quick": {
-        "epochs": Field(int, 1, **_POSITIVE),
-        "train_size": Field(int, 2000, **_POSITIVE),
-        "eval_size": Field(int, 1000, **_POSITIVE),
+        "epochs": Field(int, 1, **POSITIVE),
+        "train_size": Field(int, 2000, **POSITIVE),
+        "eval_size": Field(int, 1000, **POSITIVE),
     },
 }
-TOP_LEVEL = {"task": Field(str, None, choices=TASKS), "seed": Field(int, 0, low=0)}
+TOP_LEVEL = {"task": Field(str, None, choices=tuple(TASKS)), "seed": Field(int, 0, low=0)}
 
 
 def config_path(task: str) -> Path:
@@ -157,7 +92,7 @@ def resolve_config(raw, source: str = "config") -> dict:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
     task = TOP_LEVEL["task"].check(f"{source}: task", raw.get("task"))
-    schema = {**SECTIONS, "data": DATA_FIELDS[task]}
+    schema = {**SECTIONS, "data": TASKS[task].data_fields}
     unknown = [k for k in raw if k not in TOP_LEVEL and k not in schema]
     if unknown:
         raise ConfigError(f"{source}: unknown key {unknown[0]!r}; expected keys {list(TOP_LEVEL) + list(schema)}")
@@ -214,7 +149,7 @@ def continues(config: dict, earlier: dict) -> bool:
 
 
 def _canonical(config: dict, quick: bool) -> dict:
-    schema = {**SECTIONS, "data": DATA_FIELDS[config["task"]]}
+    schema = {**SECTIONS, "data": TASKS[config["task"]].data_fields}
     canonical = {"task": config["task"], "quick": quick}
     for section, fields in schema.items():
         if section == "quick" and not quick:

@@ -20,6 +20,7 @@ import numpy as np
 from twin_contract import Batch, ModelSpec, Schedule
 
 from .markdown import table
+from .tasks import TASKS
 from .twins import NAMES, load, lockstep
 
 
@@ -39,31 +40,12 @@ class ParityCase:
     carried_state: bool = False
 
 
-PARITY_CASES = (
-    ParityCase("mnist", ModelSpec("pooled", input_size=7, hidden_size=6, num_classes=10), 4, 7),
-    ParityCase(
-        "imdb",
-        ModelSpec("pooled", input_size=5, hidden_size=6, num_classes=2, vocab_size=23, train_embedding=False),
-        5,
-        9,
-        padding="pre",
-    ),
-    ParityCase(
-        "ptb_lm",
-        ModelSpec("per_step", input_size=5, hidden_size=6, num_classes=19, vocab_size=19),
-        4,
-        8,
-        carried_state=True,
-    ),
-    ParityCase(
-        "ptb_pos",
-        ModelSpec("per_step", input_size=5, hidden_size=6, num_classes=7, vocab_size=23),
-        5,
-        9,
-        padding="post",
-    ),
+PARITY_CASES = tuple(
+    ParityCase(task.name, ModelSpec(task.head, **{k: v for k, v in task.parity.items()
+                                                 if k not in ("batch_size", "num_steps", "padding")}),
+               task.parity["batch_size"], task.parity["num_steps"], task.parity["padding"], task.carries_state)
+    for task in TASKS.values()
 )
-
 # The verdict: every figure at or below its threshold (relative, as relative_difference).
 THRESHOLDS = {"float64": 1e-12, "float32": 1e-5, "trajectory": 1e-12}
 NOT_A_DIFFERENCE = ("clipped steps",)

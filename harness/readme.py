@@ -8,18 +8,13 @@ from pathlib import Path
 
 from .atomic_files import write_text_atomic
 from .bench import bench_markdown, bench_summary
-from .config import TASKS, effective_config, load_config, settings_digest
+from .config import effective_config, load_config, settings_digest
 from .paths import CONFIG_DIR, PROJECT_ROOT, README, RESULTS_DIR
 from .results import Comparison, agreement_line, comparison_table, load_comparison, write_runs_csv
+from .tasks import TASKS
 from .twins import LABELS
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-TITLES = {
-    "mnist": "MNIST (rows of pixels as a sequence)",
-    "imdb": "IMDB sentiment",
-    "ptb_lm": "Penn Treebank language model",
-    "ptb_pos": "Penn Treebank POS tagging",
-}
 
 
 def results_section(results_dir: Path = RESULTS_DIR, config_dir: Path = CONFIG_DIR) -> str:
@@ -30,7 +25,7 @@ def results_section(results_dir: Path = RESULTS_DIR, config_dir: Path = CONFIG_D
     """
     parts = []
     for task in TASKS:
-        parts.append(f"### {TITLES[task]}\n")
+        parts.append(f"### {TASKS[task].title}\n")
         shown = 0
         for path in sorted(config_dir.glob("*.yaml")):
             config = effective_config(load_config(path), None, quick=False)

@@ -1,6 +1,10 @@
-"""The task registry: from a config, the data, the model's shape, its initial weights and the batches.
+"""The task registry: one record per task (`TASKS`), and from a config the data, the model's shape,
+its initial weights and the batches.
 
-Everything here is decided once, from the config's seed, and handed to both twins alike.
+Everything the harness knows of a task is in its record: config validation, the command line,
+bench, parity, the README and the tests read it. Adding a task means one record, one loader
+(in data/) and one config. Everything a run gets is decided once, from the config's seed, and
+handed to both twins alike.
 """
 
 from __future__ import annotations
@@ -12,14 +16,14 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .data import glove, imdb, mnist, ptb_lm, ptb_pos
-from .data.sequences import Sequences
-from .initialisation import initial_weights
 from twin_contract import Batch, ModelSpec
 
+from .data import glove, imdb, mnist, ptb_lm, ptb_pos
+from .data.sequences import Sequences
+from .fields import POSITIVE, Field
+from .initialisation import initial_weights
+
 EMBEDDING_SIZE = 50  # GloVe 6B 50d; a random embedding has the same size
-# The data sets each task fetches when they are missing (GloVe and PTB-LM come with Python packages).
-DATASETS = {"mnist": ("mnist",), "imdb": ("imdb",), "ptb_lm": (), "ptb_pos": ("ptb_pos",)}
 # The language model's evaluation windows (one row, state carried): their length changes
 # only the speed (longer windows call the twins less often), never which tokens are scored.
 EVAL_WINDOW = 400
@@ -43,9 +47,39 @@ class TaskData:
     notes: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Task:
+    """One task, all the harness knows of it.
+
+    head: "pooled" (one label per sequence) or "per_step" (one per step); metric: "accuracy" or
+    "perplexity"; carries_state: the LSTM state goes on from batch to batch (a continuous stream).
+    data_fields: the keys of the config's data section. datasets: what data/download.py fetches when
+    missing. prepare(config, data_root, quick) -> TaskData. parity: the small synthetic model and
+    batch `make parity` checks (ModelSpec sizes, batch_size, num_steps, padding side or None).
+    bench: (vocabulary or None, classes, time steps or None for the config's num_steps) of the
+    synthetic batches `make bench` times, at the config's model size and batch.
+    """
+
+    name: str
+    title: str
+    head: str
+    metric: str
+    carries_state: bool
+    data_fields: dict[str, Field]
+    datasets: tuple[str, ...]
+    prepare: Callable[[dict, Optional[Path], bool], "TaskData"]
+    parity: dict
+    bench: tuple[Optional[int], int, Optional[int]]
+
+
 def prepare_task(config: dict, data_root: Optional[Path] = None, quick: bool = False) -> TaskData:
     """Load the config's task: data (a small subset when quick), spec, weights, batches."""
-    return _PREPARE[config["task"]](config, data_root, quick)
+    return TASKS[config["task"]].prepare(config, data_root, quick)
+
+
+def _task_data(name: str, spec: ModelSpec, weights, sizes, batches, notes=None) -> TaskData:
+    task = TASKS[name]
+    return TaskData(name, spec, task.metric, task.carries_state, weights, sizes, batches, notes or {})
 
 
 def batch_digest(batches: list[Batch]) -> str:
@@ -82,21 +116,22 @@ def _prepare_mnist(config, data_root, quick):
     data = mnist.load_mnist(data_root, config["data"]["valid_size"], config["seed"])
     if quick:
         data = _quick_subsets(config, data)
-    spec = ModelSpec("pooled", 28, config["model"]["hidden_size"], 10)
+    spec = ModelSpec(TASKS["mnist"].head, 28, config["model"]["hidden_size"], 10)
 
     def batches(split, epoch):
         x, y = data[split]
         order = None if epoch is None else _rng(config, 1, epoch)
         return [Batch(x[idx], y[idx]) for idx in _index_batches(len(y), config["training"]["batch_size"], order)]
 
-    return TaskData("mnist", spec, "accuracy", False, _weights(config, spec), _sizes(data), batches)
+    return _task_data("mnist", spec, _weights(config, spec), _sizes(data), batches)
 
 
-def _prepare_sequences(config, data_root, quick, name, loaded, vocab, num_classes, head):
+def _prepare_sequences(config, data_root, quick, name, loaded, vocab, num_classes):
     """IMDB and POS: variable-length sequences, padded per batch, with masks."""
     if quick:
         loaded = _quick_subsets(config, loaded)
     embedding, notes = _embedding(config, vocab, data_root)
+    head = TASKS[name].head
     spec = ModelSpec(head, EMBEDDING_SIZE, config["model"]["hidden_size"], num_classes, len(vocab),
                      config["model"]["train_embedding"])
     side, max_len = config["data"]["padding"], config["data"].get("max_len")
@@ -112,14 +147,14 @@ def _prepare_sequences(config, data_root, quick, name, loaded, vocab, num_classe
         return result
 
     sizes = {split: len(pair[0]) for split, pair in loaded.items()}
-    return TaskData(name, spec, "accuracy", False, _weights(config, spec, embedding), sizes, batches, notes)
+    return _task_data(name, spec, _weights(config, spec, embedding), sizes, batches, notes)
 
 
 def _prepare_imdb(config, data_root, quick):
     d = config["data"]
     data = imdb.load_imdb(data_root, d["vocab_size"], d["valid_size"], config["seed"])
     loaded = {split: data[split] for split in ("train", "valid", "test")}
-    return _prepare_sequences(config, data_root, quick, "imdb", loaded, data["vocab"], 2, "pooled")
+    return _prepare_sequences(config, data_root, quick, "imdb", loaded, data["vocab"], 2)
 
 
 def _prepare_ptb_pos(config, data_root, quick):
@@ -127,7 +162,7 @@ def _prepare_ptb_pos(config, data_root, quick):
     extra = glove.load_glove(data_root)[0][: d["glove_words"]] if d["glove_words"] else ()  # most frequent first
     data = ptb_pos.load_ptb_pos(data_root, d["min_count"], d["lowercase"], extra)
     loaded = {split: data[split] for split in ("train", "valid", "test")}
-    return _prepare_sequences(config, data_root, quick, "ptb_pos", loaded, data["words"], len(data["tags"]), "per_step")
+    return _prepare_sequences(config, data_root, quick, "ptb_pos", loaded, data["words"], len(data["tags"]))
 
 
 def _prepare_ptb_lm(config, data_root, quick):
@@ -138,7 +173,7 @@ def _prepare_ptb_lm(config, data_root, quick):
         streams = {s: a[: q["train_size" if s == "train" else "eval_size"]] for s, a in streams.items()}
     vocab = data["vocab"]
     embedding, notes = _embedding(config, vocab, data_root)
-    spec = ModelSpec("per_step", EMBEDDING_SIZE, config["model"]["hidden_size"], len(vocab), len(vocab),
+    spec = ModelSpec(TASKS["ptb_lm"].head, EMBEDDING_SIZE, config["model"]["hidden_size"], len(vocab), len(vocab),
                      config["model"]["train_embedding"])
     num_steps = config["data"]["num_steps"]
 
@@ -151,7 +186,7 @@ def _prepare_ptb_lm(config, data_root, quick):
         return [Batch(x.astype(np.int64), y.astype(np.int64)) for x, y in windows]
 
     sizes = {split: len(a) for split, a in streams.items()}
-    return TaskData("ptb_lm", spec, "perplexity", True, _weights(config, spec, embedding), sizes, batches, notes)
+    return _task_data("ptb_lm", spec, _weights(config, spec, embedding), sizes, batches, notes)
 
 
 def _embedding(config: dict, vocab: list[str], data_root) -> tuple[Optional[np.ndarray], dict]:
@@ -170,4 +205,27 @@ def _sizes(data: dict) -> dict[str, int]:
     return {split: len(pair[1]) for split, pair in data.items()}
 
 
-_PREPARE = {"mnist": _prepare_mnist, "imdb": _prepare_imdb, "ptb_lm": _prepare_ptb_lm, "ptb_pos": _prepare_ptb_pos}
+TASKS = {task.name: task for task in (
+    Task("mnist", "MNIST (rows of pixels as a sequence)", "pooled", "accuracy", False,
+         {"valid_size": Field(int, 5000, low=0)}, ("mnist",), _prepare_mnist,
+         parity=dict(input_size=7, hidden_size=6, num_classes=10, batch_size=4, num_steps=7, padding=None),
+         bench=(None, 10, 28)),
+    Task("imdb", "IMDB sentiment", "pooled", "accuracy", False,
+         {"vocab_size": Field(int, 20000, low=3), "max_len": Field(int, 200, **POSITIVE),
+          "valid_size": Field(int, 2500, low=0), "padding": Field(str, "pre", choices=("pre", "post"))}, ("imdb",), _prepare_imdb,
+         parity=dict(input_size=5, hidden_size=6, num_classes=2, vocab_size=23, train_embedding=False, batch_size=5,
+                     num_steps=9, padding="pre"),
+         bench=(20000, 2, 200)),  # max_len tokens
+    Task("ptb_lm", "Penn Treebank language model", "per_step", "perplexity", True,
+         {"num_steps": Field(int, 35, **POSITIVE)}, (), _prepare_ptb_lm,  # the text comes with a Python package
+         parity=dict(input_size=5, hidden_size=6, num_classes=19, vocab_size=19, batch_size=4, num_steps=8,
+                     padding=None),
+         bench=(10000, 10000, None)),  # the config's num_steps
+    Task("ptb_pos", "Penn Treebank POS tagging", "per_step", "accuracy", False,
+         {"min_count": Field(int, 2, **POSITIVE), "lowercase": Field(bool, True),
+          "glove_words": Field(int, 0, low=0),  # the N most frequent GloVe words join the vocabulary
+          "padding": Field(str, "post", choices=("pre", "post"))}, ("ptb_pos",), _prepare_ptb_pos,
+         parity=dict(input_size=5, hidden_size=6, num_classes=7, vocab_size=23, batch_size=5, num_steps=9,
+                     padding="post"),
+         bench=(4964, 45, 48)),  # about the longest sentence of a typical batch of 32
+)}

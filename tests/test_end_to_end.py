@@ -8,12 +8,12 @@ import sys
 import pytest
 
 from harness.data.locations import DataMissingError
-from harness.tasks import prepare_task
+from harness.tasks import TASKS, prepare_task
 from harness.config import config_path, load_config
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task", ["mnist", "imdb", "ptb_lm", "ptb_pos"])
+@pytest.mark.parametrize("task", list(TASKS))
 def test_quick_compare_on_real_data(task, tmp_path):
     try:
         prepare_task(load_config(config_path(task)), quick=True)

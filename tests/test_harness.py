@@ -17,7 +17,7 @@ from harness.divergence import trajectory_divergence
 from harness.initialisation import initial_weights, orthogonal
 from harness.run import run_twin
 from twin_contract import ModelSpec
-from harness.tasks import batch_digest, prepare_task
+from harness.tasks import TASKS, batch_digest, prepare_task
 from harness.training import train_twin, weights_digest
 
 from test_data import make_imdb, make_mnist
@@ -53,7 +53,7 @@ def small_config(task="mnist", **training):
 # --- configs ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("task", ["mnist", "imdb", "ptb_lm", "ptb_pos"])
+@pytest.mark.parametrize("task", list(TASKS))
 def test_shipped_configs_load(task):
     config = load_config(config_path(task))
     assert config["task"] == task and config["training"]["epochs"] >= 1
@@ -527,3 +527,25 @@ def test_make_switches_are_on_only_for_true_values_and_reach_compare_all(variabl
         assert options == [o for o in expected if o.startswith("--")], (target, line)
         if "SEEDS=1 2" in variables:
             assert "--seeds 1 2" in line
+
+
+def test_the_task_registry_is_what_every_part_reads(tmp_path):
+    from harness.__main__ import main
+    from harness.bench import bench_cases
+    from harness.parity import PARITY_CASES
+
+    names = list(TASKS)
+    assert [case.task for case in bench_cases()] == names
+    assert [case.name for case in PARITY_CASES] == names
+    for case in PARITY_CASES:
+        task = TASKS[case.name]
+        assert (case.spec.head, case.carried_state, case.batch_size) == (task.head, task.carries_state,
+                                                                         task.parity["batch_size"])
+    section = readme.results_section(tmp_path / "no results", paths.CONFIG_DIR)
+    assert [line[4:] for line in section.splitlines() if line.startswith("### ")] == [t.title for t in TASKS.values()]
+    done = cli("tasks")
+    assert done.returncode == 0 and done.stdout.split() == names
+    with pytest.raises(SystemExit):  # the bench's choices are the registry's
+        main(["bench", "--task", "cifar"])
+    for name in names:
+        assert load_config(config_path(name))["data"].keys() == TASKS[name].data_fields.keys()
