@@ -1,9 +1,7 @@
 """Data loaders on small files the tests write in the upstream formats."""
 
 import gzip
-import io
 import os
-import tarfile
 from collections import Counter
 from pathlib import Path
 
@@ -24,30 +22,8 @@ def private_cache(tmp_path, monkeypatch):
 # --- MNIST -----------------------------------------------------------------
 
 
-def write_idx(path: Path, array: np.ndarray, compress=True):
-    magic = 2051 if array.ndim == 3 else 2049
-    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
-    data = header + array.astype(np.uint8).tobytes()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if compress:
-        path = path.with_name(path.name + ".gz")
-        path.write_bytes(gzip.compress(data))
-    else:
-        path.write_bytes(data)
-    return path
-
-
-def make_mnist(root: Path, compress=True):
-    rng = np.random.default_rng(0)
-    labels = {"train": np.repeat(np.arange(10), 4), "t10k": np.arange(10)}
-    for prefix, y in labels.items():
-        write_idx(root / "mnist" / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (len(y), 28, 28)), compress)
-        write_idx(root / "mnist" / f"{prefix}-labels-idx1-ubyte", y, compress)
-    return labels
-
-
 @pytest.mark.parametrize("compress", [True, False])
-def test_mnist_reads_idx_and_splits_stratified(tmp_path, compress):
+def test_mnist_reads_idx_and_splits_stratified(tmp_path, compress, make_mnist):
     make_mnist(tmp_path, compress)
     data = mnist.load_mnist(tmp_path, valid_size=10, seed=3)
     x, y = data["train"]
@@ -69,7 +45,7 @@ def test_mnist_missing_names_places_and_fix(tmp_path):
     assert "https://ossci-datasets.s3.amazonaws.com/mnist/t10k-labels-idx1-ubyte.gz (md5:ec29112d" in message
 
 
-def test_mnist_corrupt_file_is_a_clear_error(tmp_path):
+def test_mnist_corrupt_file_is_a_clear_error(tmp_path, make_mnist):
     make_mnist(tmp_path)
     path = tmp_path / "mnist" / "train-labels-idx1-ubyte.gz"
     path.write_bytes(gzip.compress(b"\x00\x00\x08\x01" + (40).to_bytes(4, "big") + b"\x01" * 12))
@@ -82,34 +58,6 @@ def test_mnist_corrupt_file_is_a_clear_error(tmp_path):
 
 # --- IMDB ------------------------------------------------------------------
 
-REVIEWS = {
-    ("train", "pos"): ["A great film!<br /><br />Great acting.", "Loved it, great great", "fine, don't miss"],
-    ("train", "neg"): ["Awful. Just awful.", "boring film<br />bad", "bad bad acting"],
-    ("test", "pos"): ["great surprise", "wonderful"],
-    ("test", "neg"): ["awful zebra", "bad"],
-}
-
-
-def make_imdb(root: Path, as_archive: bool) -> Path:
-    files = {}
-    for (split, polarity), texts in REVIEWS.items():
-        for k, text in enumerate(texts):
-            rating = 9 if polarity == "pos" else 2
-            files[f"aclImdb/{split}/{polarity}/{k}_{rating}.txt"] = text.encode()
-    files["aclImdb/README"] = b"readme"
-    if as_archive:
-        path = root / "aclImdb_v1.tar.gz"
-        with tarfile.open(path, "w:gz") as archive:
-            for name, data in files.items():
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                archive.addfile(info, io.BytesIO(data))
-        return path
-    for name, data in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_bytes(data)
-    return root / "aclImdb"
-
 
 def test_imdb_tokenizer_strips_tags_and_punctuation():
     assert imdb.tokenize("A great film!<br /><br />Don't miss it... 10/10") == [
@@ -118,7 +66,7 @@ def test_imdb_tokenizer_strips_tags_and_punctuation():
 
 
 @pytest.mark.parametrize("as_archive", [True, False])
-def test_imdb_splits_and_vocabulary(tmp_path, as_archive):
+def test_imdb_splits_and_vocabulary(tmp_path, as_archive, make_imdb):
     make_imdb(tmp_path, as_archive)
     data = imdb.load_imdb(tmp_path, vocab_size=6, valid_size=2, seed=0)
     assert len(data["train"][1]) == 4 and len(data["valid"][1]) == 2 and len(data["test"][1]) == 4
@@ -131,7 +79,7 @@ def test_imdb_splits_and_vocabulary(tmp_path, as_archive):
     assert 0 not in data["train"][0].flat, "<pad> never appears inside a review"
 
 
-def test_imdb_archive_and_folder_agree(tmp_path):
+def test_imdb_archive_and_folder_agree(tmp_path, make_imdb):
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
     make_imdb(tmp_path / "a", as_archive=True)
@@ -168,13 +116,7 @@ def test_glove_text_and_embedding_matrix(tmp_path):
 # --- PTB language model ----------------------------------------------------
 
 
-def make_ptb(root: Path):
-    (root / "ptb.train.txt").write_text(" the cat sat \n the dog sat \n a cat ran \n\n", encoding="utf-8")
-    (root / "ptb.valid.txt").write_text(" the cat ran \n", encoding="utf-8")
-    (root / "ptb.test.txt").write_text(" a dog sat \n", encoding="utf-8")
-
-
-def test_ptb_lm_reads_files_with_eos_and_frequency_vocabulary(tmp_path):
+def test_ptb_lm_reads_files_with_eos_and_frequency_vocabulary(tmp_path, make_ptb):
     make_ptb(tmp_path)
     data = ptb_lm.load_ptb_lm(tmp_path)
     assert data["vocab"][:4] == ["<eos>", "cat", "sat", "the"]  # by count, ties alphabetical
@@ -183,7 +125,7 @@ def test_ptb_lm_reads_files_with_eos_and_frequency_vocabulary(tmp_path):
     assert words == ["the", "cat", "ran", "<eos>"]
 
 
-def test_ptb_lm_rejects_words_outside_training_vocabulary(tmp_path):
+def test_ptb_lm_rejects_words_outside_training_vocabulary(tmp_path, make_ptb):
     make_ptb(tmp_path)
     (tmp_path / "ptb.test.txt").write_text(" a zebra sat \n", encoding="utf-8")
     with pytest.raises(DataMissingError, match=r"test has words outside the training vocabulary: \['zebra'\]"):
@@ -206,19 +148,8 @@ def test_lm_windows_target_is_next_token_across_boundaries(batch_size, num_steps
 
 # --- PTB POS tagging -------------------------------------------------------
 
-MRG = "( (S (NP-SBJ (NNP {w}) ) (VP (VBD sat) (-NONE- *T*-1) ) (. .) ))\n"
 
-
-def make_treebank(root: Path, files: int = 10) -> Path:
-    combined = root / "nltk_data" / "corpora" / "treebank" / "combined"
-    combined.mkdir(parents=True)
-    for k in range(1, files + 1):
-        word = "Pierre" if k <= 8 else f"Name{k}"
-        (combined / f"wsj_{k:04d}.mrg").write_text(MRG.format(w=word) + MRG.format(w="Vinken"), encoding="utf-8")
-    return combined.parent
-
-
-def test_ptb_pos_split_by_file_drops_traces(tmp_path):
+def test_ptb_pos_split_by_file_drops_traces(tmp_path, make_treebank):
     make_treebank(tmp_path)
     data = ptb_pos.load_ptb_pos(tmp_path, min_count=2)
     assert [len(data[s][0]) for s in ("train", "valid", "test")] == [16, 2, 2]  # 8 / 1 / 1 files, 2 sentences each
@@ -229,7 +160,7 @@ def test_ptb_pos_split_by_file_drops_traces(tmp_path):
     assert valid_words[0] == "<unk>"  # Name9 is unseen in training
 
 
-def test_ptb_pos_extra_words_join_the_vocabulary(tmp_path, monkeypatch):
+def test_ptb_pos_extra_words_join_the_vocabulary(tmp_path, monkeypatch, make_treebank):
     monkeypatch.setenv("LSTM_TWINS_CACHE", str(tmp_path / "cache"))
     make_treebank(tmp_path)
     plain = ptb_pos.load_ptb_pos(tmp_path, min_count=2)
@@ -241,7 +172,7 @@ def test_ptb_pos_extra_words_join_the_vocabulary(tmp_path, monkeypatch):
     np.testing.assert_array_equal(data["train"][1].flat, plain["train"][1].flat)  # same tags
 
 
-def test_ptb_pos_from_zip(tmp_path):
+def test_ptb_pos_from_zip(tmp_path, make_treebank):
     import shutil
 
     folder = make_treebank(tmp_path)
@@ -329,7 +260,7 @@ def test_cache_keeps_one_version_per_source_and_options(tmp_path):
 
 
 @pytest.mark.parametrize("where", ["read_only", "under_a_file"])
-def test_an_unwritable_cache_warns_once_and_goes_on(tmp_path, monkeypatch, capsys, where):
+def test_an_unwritable_cache_warns_once_and_goes_on(tmp_path, monkeypatch, capsys, where, make_mnist):
     if where == "read_only":
         folder = tmp_path / "cache"
         folder.mkdir()
@@ -349,7 +280,7 @@ def test_an_unwritable_cache_warns_once_and_goes_on(tmp_path, monkeypatch, capsy
 
 
 @pytest.mark.parametrize("damage", ["garbage", "cut"])
-def test_a_damaged_treebank_zip_is_a_named_error_also_in_the_data_report(tmp_path, damage):
+def test_a_damaged_treebank_zip_is_a_named_error_also_in_the_data_report(tmp_path, damage, make_treebank):
     import shutil
 
     from harness.data.report import data_rows
@@ -365,7 +296,7 @@ def test_a_damaged_treebank_zip_is_a_named_error_also_in_the_data_report(tmp_pat
     assert row["status"] == "BROKEN" and row["note"].startswith("cannot read treebank.zip")
 
 
-def test_a_corrupt_mnist_file_is_reported_broken_with_the_reason(tmp_path):
+def test_a_corrupt_mnist_file_is_reported_broken_with_the_reason(tmp_path, make_mnist):
     from harness.data.report import data_rows
 
     make_mnist(tmp_path)
@@ -374,7 +305,7 @@ def test_a_corrupt_mnist_file_is_reported_broken_with_the_reason(tmp_path):
     assert row["status"] == "BROKEN" and "cannot read t10k-labels-idx1-ubyte.gz" in row["note"]
 
 
-def test_mnist_labels_out_of_range_name_the_file(tmp_path):
+def test_mnist_labels_out_of_range_name_the_file(tmp_path, make_mnist, write_idx):
     make_mnist(tmp_path)
     write_idx(tmp_path / "mnist" / "t10k-labels-idx1-ubyte", np.full(10, 12))
     with pytest.raises(DataMissingError, match=r"t10k-labels-idx1-ubyte.gz holds labels outside 0-9 \(up to 12\)"):

@@ -10,7 +10,6 @@ from harness.data import download, mnist
 from harness.data.download import DownloadError, Remote, ensure
 from harness.data.locations import DataMissingError
 
-from test_data import make_mnist
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -44,7 +43,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def server(monkeypatch, tmp_path):
+def server(monkeypatch, tmp_path, make_mnist):
     """A local HTTP server; $LSTM_TWINS_MIRROR points at it; MNIST's remotes are the test's own files."""
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.files, httpd.requests, httpd.cut_once, httpd.ranges = {}, [], set(), True
@@ -76,7 +75,7 @@ def test_a_missing_set_is_fetched_checked_and_loads(server, tmp_path, capsys):
     assert server.requests == [], "no request when the data is present"
 
 
-def test_no_request_when_the_data_is_already_there(server, tmp_path):
+def test_no_request_when_the_data_is_already_there(server, tmp_path, make_mnist):
     make_mnist(tmp_path / "data")  # as on these machines: the files are in the data folder already
     ensure(["mnist", "ptb_lm"], tmp_path / "data", progress=False)
     assert server.requests == []
@@ -135,13 +134,11 @@ def test_offline_the_error_gives_every_address_and_checksum(tmp_path, monkeypatc
     assert remote.url in message and remote.checksum in message and str(tmp_path / "data") in message
 
 
-def test_train_fetches_what_is_missing_then_runs(server, tmp_path, monkeypatch, capsys):
+def test_train_fetches_what_is_missing_then_runs(server, tmp_path, monkeypatch, capsys, small_config):
     import yaml
 
     from harness import paths
     from harness.__main__ import main
-    from test_harness import small_config
-
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(small_config(epochs=1)))
     monkeypatch.setattr(paths, "RESULTS_DIR", tmp_path / "results")

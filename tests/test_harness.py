@@ -20,11 +20,10 @@ from twin_contract import ModelSpec
 from harness.tasks import TASKS, batch_digest, prepare_task
 from harness.training import train_twin, weights_digest
 
-from test_data import make_imdb, make_mnist
 
 
 @pytest.fixture
-def data_root(tmp_path, monkeypatch):
+def data_root(tmp_path, monkeypatch, make_imdb, make_mnist):
     """Tiny MNIST and IMDB in upstream formats, a private cache, and results in tmp_path."""
     monkeypatch.setenv("LSTM_TWINS_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(paths, "RESULTS_DIR", tmp_path / "results")
@@ -37,17 +36,6 @@ def data_root(tmp_path, monkeypatch):
 def flat(text: str) -> str:
     """A Markdown text with its table cells unpadded: "| NumPy | 3 |" whatever the column widths."""
     return re.sub(r" +", " ", text)
-
-
-def small_config(task="mnist", **training):
-    raw = yaml.safe_load(config_path(task).read_text())
-    raw["data"]["valid_size"] = 10 if task == "mnist" else 2
-    if task == "imdb":
-        raw["data"]["vocab_size"] = 12
-        raw["model"]["embedding"] = "random"
-    raw["model"]["hidden_size"] = 8
-    raw["training"].update({"batch_size": 8, **training})
-    return resolve_config(raw, "test")
 
 
 # --- configs ----------------------------------------------------------------
@@ -127,7 +115,7 @@ def test_config_file_errors_are_one_line_with_the_place(tmp_path, text, message)
 # --- fair setup -------------------------------------------------------------
 
 
-def test_same_seed_same_weights_and_batch_order_in_both_twins(data_root):
+def test_same_seed_same_weights_and_batch_order_in_both_twins(data_root, small_config):
     config = small_config()
     task = prepare_task(config, data_root)
     digests = []
@@ -141,7 +129,7 @@ def test_same_seed_same_weights_and_batch_order_in_both_twins(data_root):
     assert batch_digest(task.batches("train", 1)) != batch_digest(task.batches("train", 0))  # reshuffled per epoch
 
 
-def test_one_float64_epoch_gives_the_same_losses_in_both_twins(data_root):
+def test_one_float64_epoch_gives_the_same_losses_in_both_twins(data_root, small_config):
     config = small_config("imdb", dtype="float64")
     task = prepare_task(config, data_root)
     runs = [train_twin(twin, task, config, epochs=1, progress=False) for twin in (impl_numpy, impl_tensorflow)]
@@ -166,7 +154,7 @@ def test_keras_scheme_has_orthogonal_recurrent_kernel_and_forget_bias_one():
 
 
 @pytest.fixture
-def project_configs(tmp_path, monkeypatch):
+def project_configs(tmp_path, monkeypatch, small_config):
     """A project config folder in tmp_path holding a small mnist.yaml (2 epochs): it plays configs/mnist.yaml."""
     folder = tmp_path / "configs"
     folder.mkdir()
@@ -290,7 +278,7 @@ def test_compare_runs_every_seed_and_tables_them(data_root, tmp_path):
     assert sorted(p.name for p in (folder / "checkpoints").iterdir()) == ["numpy-seed3", "numpy-seed4"]
 
 
-def test_divergence_starts_at_rounding_and_crosses_epochs(data_root, tmp_path):
+def test_divergence_starts_at_rounding_and_crosses_epochs(data_root, tmp_path, small_config):
     report = trajectory_divergence(small_config(lr0=0.5), steps=6, data_root=data_root)
     rows = report["rows"]
     assert [(r["step"], r["epoch"]) for r in rows] == [(1, 1), (2, 1), (5, 2), (6, 2)]  # 4 batches per epoch
@@ -306,7 +294,7 @@ def test_divergence_starts_at_rounding_and_crosses_epochs(data_root, tmp_path):
     assert [r["step"] for r in written["rows"]] == [1, 2] and "| 2 | 2 |" in flat(done.stdout)  # batch 64: one batch per epoch
 
 
-def test_nan_loss_marks_the_run_diverged(data_root):
+def test_nan_loss_marks_the_run_diverged(data_root, small_config):
     config = small_config(lr0=1e38, clip_norm=None, dtype="float32")
     task = prepare_task(config, data_root)
     with np.errstate(all="ignore"):  # the overflow is the point
@@ -351,7 +339,7 @@ def test_cli_rejects_unknown_task_bad_config_and_missing_data(tmp_path):
 
 
 @pytest.mark.parametrize("window", [1, 5, 400])
-def test_lm_evaluation_scores_every_prediction_once_with_the_state_carried(window, tmp_path, monkeypatch):
+def test_lm_evaluation_scores_every_prediction_once_with_the_state_carried(window, tmp_path, monkeypatch, make_ptb):
     from harness.data.ptb_lm import stream_windows
     from harness.parity import random_weights
     from twin_contract import Batch
@@ -369,8 +357,6 @@ def test_lm_evaluation_scores_every_prediction_once_with_the_state_carried(windo
     assert windowed["loss"] == pytest.approx(whole["loss"], rel=1e-12), "each window starts where the last ended"
     cut = evaluate(impl_numpy, model, [Batch(x, y) for x, y in windows], carries_state=False)
     assert window == 400 or cut["loss"] != pytest.approx(whole["loss"], rel=1e-12)  # the test can tell
-
-    from test_data import make_ptb
 
     monkeypatch.setenv("LSTM_TWINS_CACHE", str(tmp_path / "cache"))
     make_ptb(tmp_path)
@@ -416,7 +402,7 @@ def hooked(tmp_path, **variables):
     return {"PYTHONPATH": str(hook), **variables}
 
 
-def test_a_killed_twin_fails_the_comparison_loudly(data_root, tmp_path):
+def test_a_killed_twin_fails_the_comparison_loudly(data_root, tmp_path, small_config):
     small = tmp_path / "small.yaml"
     small.write_text(yaml.safe_dump(small_config(epochs=1)))
     args = ("compare", "--task", "mnist", "--twin", "numpy", "--config", str(small), "--seeds", "42", "43",
@@ -442,7 +428,7 @@ def test_an_unwritable_results_folder_is_refused_before_any_work(tmp_path, data_
     assert done.stderr.startswith(f"error: cannot write into {results_dir}")
 
 
-def start_paused_compare(tmp_path, data_root):
+def start_paused_compare(tmp_path, data_root, small_config):
     """A compare whose child stops after its first checkpoint; returns (parent process, folder, pause file)."""
     import os
     import time
@@ -462,13 +448,13 @@ def start_paused_compare(tmp_path, data_root):
     return parent, tmp_path / "results" / "small"
 
 
-def test_killing_the_compare_parent_keeps_the_folder_locked_while_its_child_runs(tmp_path, data_root):
+def test_killing_the_compare_parent_keeps_the_folder_locked_while_its_child_runs(tmp_path, data_root, small_config):
     import os
     import signal
 
     from harness.atomic_files import LockedError, exclusive_lock
 
-    parent, folder = start_paused_compare(tmp_path, data_root)
+    parent, folder = start_paused_compare(tmp_path, data_root, small_config)
     os.kill(parent.pid, signal.SIGKILL)
     parent.wait()
     try:
@@ -486,11 +472,11 @@ def test_killing_the_compare_parent_keeps_the_folder_locked_while_its_child_runs
             assert __import__("time").monotonic() < deadline, "the lock outlived the child"
 
 
-def test_ctrl_c_is_one_line_that_says_how_to_resume(tmp_path, data_root):
+def test_ctrl_c_is_one_line_that_says_how_to_resume(tmp_path, data_root, small_config):
     import os
     import signal
 
-    parent, folder = start_paused_compare(tmp_path, data_root)
+    parent, folder = start_paused_compare(tmp_path, data_root, small_config)
     os.killpg(parent.pid, signal.SIGINT)  # as Ctrl-C in a terminal: the whole group
     _, err = parent.communicate(timeout=60)
     assert parent.returncode == 130 and "Traceback" not in err
@@ -499,7 +485,7 @@ def test_ctrl_c_is_one_line_that_says_how_to_resume(tmp_path, data_root):
 
 
 @pytest.mark.parametrize("task", ["mnist", "imdb"])  # IMDB: masks, whose bool ops TensorFlow's oneDNN remarks on
-def test_a_comparison_prints_only_what_the_harness_says(tmp_path, data_root, monkeypatch, task):
+def test_a_comparison_prints_only_what_the_harness_says(tmp_path, data_root, monkeypatch, task, small_config):
     monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)  # as a user's shell, without the Makefile's
     small = tmp_path / "small.yaml"
     small.write_text(yaml.safe_dump(small_config(task, epochs=1)))

@@ -13,32 +13,9 @@ from impl_numpy.pooling import masked_mean_backward, masked_mean_forward
 TOLERANCE = 1e-7
 
 
-def random_mask(rng, N, T, padding):
-    """(N, T) bool with at least one real step per row, padded on the given side ("pre", "post", "holes")."""
-    lengths = rng.integers(1, T + 1, size=N)
-    steps = np.arange(T)[None, :]
-    if padding == "post":
-        return steps < lengths[:, None]
-    if padding == "pre":
-        return steps >= T - lengths[:, None]
-    mask = rng.random((N, T)) < 0.6  # holes anywhere
-    mask[:, 0] = True
-    return mask
-
-
-def lstm_problem(rng, N, T, D, H, padding, with_state):
-    """Random x, weights (N(0, 0.5²)), initial state (zeros without), mask and upstream gradients of an LSTM."""
-    x = rng.standard_normal((N, T, D))
-    Wx, Wh, b = (0.5 * rng.standard_normal(s) for s in [(D, 4 * H), (H, 4 * H), (4 * H,)])
-    h0, c0 = (rng.standard_normal((N, H)) if with_state else np.zeros((N, H)) for _ in range(2))
-    mask = None if padding is None else random_mask(rng, N, T, padding)
-    upstream = rng.standard_normal((N, T, H)), rng.standard_normal((N, H)), rng.standard_normal((N, H))
-    return x, Wx, Wh, b, h0, c0, mask, upstream
-
-
 @pytest.mark.parametrize("padding", [None, "pre", "post", "holes"])
 @pytest.mark.parametrize("with_state", [False, True])
-def test_lstm_gradients(padding, with_state):
+def test_lstm_gradients(padding, with_state, lstm_problem):
     x, Wx, Wh, b, h0, c0, mask, (dh_seq, dh_T, dc_T) = lstm_problem(np.random.default_rng(1), 3, 5, 4, 3, padding,
                                                                     with_state)
 
@@ -53,7 +30,7 @@ def test_lstm_gradients(padding, with_state):
         assert error <= TOLERANCE, f"d{name}: relative error {error:.2e}"
 
 
-def test_lstm_backward_without_input_gradient_changes_nothing_else():
+def test_lstm_backward_without_input_gradient_changes_nothing_else(random_mask):
     rng = np.random.default_rng(3)
     N, T, D, H = 3, 5, 4, 3
     x = rng.standard_normal((N, T, D))
@@ -100,7 +77,7 @@ def test_linear_gradients():
 
 
 @pytest.mark.parametrize("padding", [None, "pre", "holes"])
-def test_masked_mean_gradient(padding):
+def test_masked_mean_gradient(padding, random_mask):
     rng = np.random.default_rng(5)
     N, T, H = 3, 6, 2
     h = rng.standard_normal((N, T, H))
@@ -117,7 +94,7 @@ def test_masked_mean_ignores_padding():
 
 
 @pytest.mark.parametrize("masked", [False, True])
-def test_softmax_cross_entropy_gradient(masked):
+def test_softmax_cross_entropy_gradient(masked, random_mask):
     rng = np.random.default_rng(6)
     logits = 3 * rng.standard_normal((3, 4, 5))
     targets = rng.integers(0, 5, size=(3, 4))

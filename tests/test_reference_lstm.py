@@ -6,12 +6,11 @@ import pytest
 from harness.parity import relative_difference
 from impl_numpy import lstm, reference_lstm
 
-from test_layers_gradcheck import lstm_problem
 
 
 @pytest.mark.parametrize("padding", [None, "pre", "post", "holes"])
 @pytest.mark.parametrize("with_state", [False, True])
-def test_the_fast_lstm_equals_the_reference(padding, with_state):
+def test_the_fast_lstm_equals_the_reference(padding, with_state, lstm_problem):
     x, Wx, Wh, b, h0, c0, mask, (dh_seq, dh_T, dc_T) = lstm_problem(np.random.default_rng(3), 4, 7, 5, 6,
                                                                     padding, with_state)
 

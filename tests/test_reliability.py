@@ -22,8 +22,6 @@ from harness.run import RunConflict, run_twin
 from harness.tasks import prepare_task
 from harness.training import train_twin
 
-from test_data import make_mnist
-from test_harness import small_config
 
 TIMING = ("seconds", "samples_per_second", "tokens_per_second")
 
@@ -33,7 +31,7 @@ def without_timing(history):
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
+def env(tmp_path, monkeypatch, make_mnist, small_config):
     """Tiny MNIST; data, cache and results folders in tmp_path, also for subprocesses."""
     make_mnist(tmp_path / "data")
     variables = {"LSTM_TWINS_DATA": str(tmp_path / "data"), "LSTM_TWINS_CACHE": str(tmp_path / "cache"),
