@@ -22,11 +22,12 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
 from .config import config_path, load_config
-from .parity import random_weights
+from .parity import random_batch, random_weights
 from twin_contract import Batch, ModelSpec, State
 
 from .markdown import table
@@ -37,24 +38,15 @@ from .tasks import EMBEDDING_SIZE, TASKS
 
 @dataclass(frozen=True)
 class BenchCase:
+    """One task's real shape; its batches come from parity.random_batch, as the parity cases' do
+    (padding: the config's side for variable-length sequences, None when every row is full)."""
+
     task: str
     spec: ModelSpec
     batch_size: int
     num_steps: int
     carries_state: bool
-
-    def batch(self, rng: np.random.Generator) -> Batch:
-        """A fixed batch of the real shapes; sequence tasks get variable lengths (1/4 to full)."""
-        spec, N, T = self.spec, self.batch_size, self.num_steps
-        if not spec.has_embedding:
-            return Batch(rng.random((N, T, spec.input_size), dtype=np.float32), rng.integers(0, spec.num_classes, N))
-        inputs = rng.integers(1, spec.vocab_size, size=(N, T))
-        targets = rng.integers(0, spec.num_classes, size=(N,) if spec.head == "pooled" else (N, T))
-        if self.carries_state:
-            return Batch(inputs, targets)
-        lengths = rng.integers(T // 4, T + 1, size=N)
-        mask = np.arange(T)[None, :] < lengths[:, None]
-        return Batch(np.where(mask, inputs, 0), targets, mask)
+    padding: Optional[str] = None
 
     def tokens(self, batch: Batch) -> int:
         """The real tokens (time steps) of a batch."""
@@ -80,7 +72,7 @@ def bench_cases() -> list[BenchCase]:
         spec = ModelSpec(task.head, input_size, config["model"]["hidden_size"], classes, vocab,
                          config["model"]["train_embedding"])
         cases.append(BenchCase(task.name, spec, config["training"]["batch_size"], steps or config["data"]["num_steps"],
-                               task.carries_state))
+                               task.carries_state, config["data"].get("padding")))
     return cases
 
 
@@ -106,7 +98,7 @@ def time_twin(case: BenchCase, twin, warmup: int = 3, repeats: int = 5, steps: i
     """
     rng = np.random.default_rng(0)
     weights = {k: (0.2 * w).astype(np.float32) for k, w in random_weights(case.spec, rng).items()}
-    batches = [case.batch(rng) for _ in range(2)]
+    batches = [random_batch(case, rng) for _ in range(2)]
     model = twin.build_model(case.spec, weights, "float32")
     state = None
 

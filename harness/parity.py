@@ -67,8 +67,12 @@ def random_weights(spec: ModelSpec, rng: np.random.Generator) -> dict[str, np.nd
     return {name: 0.5 * rng.standard_normal(shape) for name, shape in spec.weight_shapes().items()}
 
 
-def random_batch(case: ParityCase, rng: np.random.Generator) -> Batch:
-    """A batch of the case's shape: token ids (0 at padding) or float rows, and random targets."""
+def random_batch(case, rng: np.random.Generator) -> Batch:
+    """A batch of the case's shape: token ids (0 at padding) or float rows, and random targets.
+
+    case: a ParityCase or a bench.BenchCase (spec, batch_size, num_steps, padding); with padding,
+    rows have random lengths, the first one full.
+    """
     spec, N, T = case.spec, case.batch_size, case.num_steps
     mask = None
     if case.padding is not None:

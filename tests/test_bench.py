@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import impl_numpy
@@ -105,3 +106,12 @@ def test_bench_of_one_task_merges_into_the_report(monkeypatch, tmp_path):
     assert bench.main_bench(["imdb"], 1, tmp_path) == 0
     after = json.loads((tmp_path / "bench.json").read_text())
     assert list(after["tasks"]) == ["mnist", "imdb"] and after["tasks"]["mnist"] == before["tasks"]["mnist"]
+
+
+def test_bench_batches_are_the_parity_generators_at_the_real_shapes():
+    from harness.parity import random_batch
+
+    cases = {c.task: c for c in bench_cases()}
+    assert (cases["imdb"].padding, cases["ptb_pos"].padding, cases["ptb_lm"].padding) == ("pre", "post", None)
+    batch = random_batch(cases["ptb_pos"], np.random.default_rng(0))
+    assert batch.inputs.shape == (32, 48) and batch.mask[0].all() and not batch.mask.all()
