@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -66,28 +65,37 @@ def comparison_table(comparison: Comparison) -> str:
     else:
         columns = [("test accuracy", "test", "accuracy"), ("train accuracy", "train", "accuracy"),
                    ("train loss", "train", "loss"), ("valid accuracy", "valid", "accuracy")]
+    runs, epochs = runs_table(comparison.complete()), epochs_table(comparison.complete())
     rows = []
     for twin, label in LABELS.items():
-        done = comparison.complete(twin)
-        row = {"Model": label, "seeds": str(len(done))}
-        if done:
-            row.update({name: _format([r["history"][-1][split][key] for r in done], key)
-                        for name, split, key in columns})
-            scored = sorted({r["history"][-1]["test"].get("scored") for r in done}, key=str)
-            every = [e for r in done for e in r["history"]]  # s/epoch and samples/s: medians over all epochs
-            peaks = [r["peak_rss_mib"] for r in done if "peak_rss_mib" in r]
+        mine, every = _of(runs, twin), _of(epochs, twin)  # every: all epochs of all seeds, for the medians
+        row = {"Model": label, "seeds": str(len(mine))}
+        if len(mine):
+            row.update({name: _format(mine[f"{split}_{key}"], key) for name, split, key in columns})
+            scored = sorted(set(mine["test_scored"]), key=str) if "test_scored" in mine else [None]
+            peaks = mine["peak_rss_mib"].dropna()
             row.update({
-                "test scored": "/".join("—" if n is None else f"{n:,}" for n in scored),
-                "epochs": "/".join(map(str, sorted({len(r["history"]) for r in done}))),
-                "s/epoch": f"{statistics.median(e['seconds'] for e in every):.1f}",
-                "samples/s": f"{statistics.median(e['samples_per_second'] for e in every):,.0f}",
-                "peak MiB": f"{max(peaks):,.0f}" if peaks else "—",
+                "test scored": "/".join("—" if _missing(n) else f"{int(n):,}" for n in scored),
+                "epochs": "/".join(map(str, sorted(set(mine["epochs"])))),
+                "s/epoch": f"{every['seconds'].median():.1f}",
+                "samples/s": f"{every['samples_per_second'].median():,.0f}",
+                "peak MiB": f"{peaks.max():,.0f}" if len(peaks) else "—",
             })
         else:
             row.update({name: "—" for name in [c[0] for c in columns] + ["test scored", "epochs", "s/epoch",
                                                                         "samples/s", "peak MiB"]})
         rows.append({**row, "status": _status(comparison.outcomes(twin))})
     return table(rows)
+
+
+def _of(frame, twin: str):
+    """The rows of one twin (an empty frame has no columns to select on)."""
+    return frame[frame["twin"] == twin] if len(frame) else frame
+
+
+def _missing(value) -> bool:
+    """None or NaN: a figure the run did not record."""
+    return value is None or value != value
 
 
 def _status(outcomes: dict[int, str]) -> str:
@@ -103,27 +111,32 @@ def _status(outcomes: dict[int, str]) -> str:
     return ", ".join(parts)
 
 
-def _format(values: list[float], key: str) -> str:
-    """One value, or the mean ± sample standard deviation of several."""
+def _format(values, key: str) -> str:
+    """One value, or the mean ± sample standard deviation of several (a pandas Series, or a list)."""
+    import pandas as pd
+
+    values = pd.Series(values, dtype=float)
     scale, unit, digits = {"accuracy": (100, " %", 2), "perplexity": (1, "", 2)}.get(key, (1, "", 4))
-    mean = scale * statistics.fmean(values)
+    mean = scale * values.mean()
     if len(values) == 1:
         return f"{mean:.{digits}f}{unit}"
-    return f"{mean:.{digits}f} ± {scale * statistics.stdev(values):.{digits}f}{unit}"
+    return f"{mean:.{digits}f} ± {scale * values.std():.{digits}f}{unit}"  # pandas' std: the sample's (n − 1)
 
 
 def agreement(comparison: Comparison) -> list[dict]:
     """Per seed both twins completed: their test metric and the gap (accuracy points, or perplexity %)."""
-    by_seed: dict[int, dict] = {}
-    for run in comparison.complete():
-        by_seed.setdefault(run["config"]["seed"], {})[run["twin"]] = run["history"][-1]["test"][run["metric"]]
-    rows = []
-    for seed, values in sorted(by_seed.items()):
-        if len(values) == len(LABELS):
-            a, b = values["numpy"], values["tensorflow"]
-            gap = 100 * abs(a - b) / b if _metric(comparison) == "perplexity" else 100 * abs(a - b)
-            rows.append({"seed": seed, "numpy": a, "tensorflow": b, "gap": gap})
-    return rows
+    runs = runs_table(comparison.complete())
+    if not len(runs):
+        return []
+    metric = _metric(comparison)
+    both = runs.pivot(index="seed", columns="twin", values=f"test_{metric}").dropna()
+    if set(both.columns) != set(LABELS):
+        return []
+    gaps = 100 * (both["numpy"] - both["tensorflow"]).abs()
+    if metric == "perplexity":
+        gaps = gaps / both["tensorflow"]
+    return [{"seed": int(seed), "numpy": float(row["numpy"]), "tensorflow": float(row["tensorflow"]),
+             "gap": float(gaps[seed])} for seed, row in both.sort_index().iterrows()]
 
 
 def _metric(comparison: Comparison) -> str:
@@ -248,28 +261,44 @@ def write_comparison(folder: Path, digest: str, seeds=(), failed=None) -> list[P
     return written
 
 
-def runs_frame(results_dir: Path):
-    """Every run under results_dir (smoke runs aside) as a pandas DataFrame, one tidy row per run:
-    folder, config file, digests, twin, seed, status, epochs, every last-epoch figure, times, memory."""
+def runs_table(runs: list[dict]):
+    """The runs as a pandas DataFrame, one tidy row per run: config file, digests, task, twin, seed,
+    status, epochs, every last-epoch figure ("<split>_<key>", as test_accuracy), times, memory, commit."""
     import pandas as pd
 
     rows = []
-    for folder in sorted(p for p in results_dir.iterdir() if p.is_dir() and p.name != "quick"):
-        for run in read_runs(folder):
-            last = run["history"][-1] if run["history"] else {}
-            row = {"folder": folder.name, "config_file": run["config_file"],
-                   "settings_digest": run.get("settings_digest"), "run_digest": run.get("run_digest"),
-                   "task": run["task"], "twin": run["twin"], "seed": run["config"]["seed"], "status": run["status"],
-                   "epochs": len(run["history"]), "metric": run["metric"]}
-            for split in ("train", "valid", "test"):
-                row.update({f"{split}_{key}": value for key, value in last.get(split, {}).items()})
-            row["train_seconds"] = sum(e["seconds"] for e in run["history"])
-            row["median_seconds_per_epoch"] = (statistics.median(e["seconds"] for e in run["history"])
-                                               if run["history"] else None)
-            row["peak_rss_mib"] = run.get("peak_rss_mib")
-            row["git_commit"] = run.get("git_commit")
-            rows.append(row)
+    for run in runs:
+        last = run["history"][-1] if run["history"] else {}
+        row = {"config_file": run["config_file"], "settings_digest": run.get("settings_digest"),
+               "run_digest": run.get("run_digest"), "task": run["task"], "twin": run["twin"],
+               "seed": run["config"]["seed"], "status": run["status"], "epochs": len(run["history"]),
+               "metric": run["metric"]}
+        for split in ("train", "valid", "test"):
+            row.update({f"{split}_{key}": value for key, value in last.get(split, {}).items()})
+        row["train_seconds"] = sum(e["seconds"] for e in run["history"])
+        row["peak_rss_mib"] = run.get("peak_rss_mib")
+        row["git_commit"] = run.get("git_commit")
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+def epochs_table(runs: list[dict]):
+    """One row per epoch of every run: twin, seed, epoch, seconds, samples per second."""
+    import pandas as pd
+
+    return pd.DataFrame([{"twin": run["twin"], "seed": run["config"]["seed"], "epoch": e["epoch"],
+                          "seconds": e["seconds"], "samples_per_second": e["samples_per_second"]}
+                         for run in runs for e in run["history"]])
+
+
+def runs_frame(results_dir: Path):
+    """Every run under results_dir (smoke runs aside): runs_table with the folder of each."""
+    import pandas as pd
+
+    folders = sorted(p for p in results_dir.iterdir() if p.is_dir() and p.name != "quick")
+    frames = [runs_table(runs).assign(folder=folder.name) for folder in folders if (runs := read_runs(folder))]
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return frame[["folder", *[c for c in frame.columns if c != "folder"]]] if len(frame) else frame
 
 
 def write_runs_csv(results_dir: Path) -> Path:
