@@ -10,7 +10,6 @@ import pytest
 import yaml
 
 import impl_numpy
-import impl_tensorflow
 from harness import paths, readme, results
 from harness.config import ConfigError, config_path, load_config, resolve_config, run_digest, settings_digest
 from harness.divergence import trajectory_divergence
@@ -19,7 +18,9 @@ from harness.run import run_twin
 from twin_contract import ModelSpec
 from harness.tasks import TASKS, batch_digest, prepare_task
 from harness.training import train_twin, weights_digest
+from harness.twins import NAMES, load
 
+TWINS = [load(name) for name in NAMES]
 
 
 @pytest.fixture
@@ -119,7 +120,7 @@ def test_same_seed_same_weights_and_batch_order_in_both_twins(data_root, small_c
     config = small_config()
     task = prepare_task(config, data_root)
     digests = []
-    for twin in (impl_numpy, impl_tensorflow):
+    for twin in TWINS:
         model = twin.build_model(task.spec, task.weights, "float32")
         digests.append(weights_digest(twin.get_weights(model)))
     assert digests[0] == digests[1]
@@ -132,7 +133,7 @@ def test_same_seed_same_weights_and_batch_order_in_both_twins(data_root, small_c
 def test_one_float64_epoch_gives_the_same_losses_in_both_twins(data_root, small_config):
     config = small_config("imdb", dtype="float64")
     task = prepare_task(config, data_root)
-    runs = [train_twin(twin, task, config, epochs=1, progress=False) for twin in (impl_numpy, impl_tensorflow)]
+    runs = [train_twin(twin, task, config, epochs=1, progress=False) for twin in TWINS]
     assert runs[0]["initial_weights_digest"] == runs[1]["initial_weights_digest"]
     first, second = (r["history"][0] for r in runs)
     assert first["batch_order_digest"] == second["batch_order_digest"]

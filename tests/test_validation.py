@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 import impl_numpy
-import impl_tensorflow
 from harness.parity import PARITY_CASES, random_batch, random_weights
+from harness.twins import NAMES, load
 from twin_contract import Batch, ModelSpec, State
 
-TWINS = [impl_numpy, impl_tensorflow]
+TWINS = [load(name) for name in NAMES]
 LM = next(c for c in PARITY_CASES if c.name == "ptb_lm")
 IMDB = next(c for c in PARITY_CASES if c.name == "imdb")
 
