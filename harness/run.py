@@ -14,6 +14,7 @@ from .tasks import prepare_task
 from .training import train_twin
 from .twins import load
 
+
 class RunConflict(RuntimeError):
     """The run's output file holds a run of other settings that this run must not replace."""
 
