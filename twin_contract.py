@@ -33,6 +33,7 @@ class ModelSpec:
     hidden_size: H.  num_classes: C.
     vocab_size: V for integer-token inputs (an embedding first), None for float inputs.
     train_embedding: False freezes the embedding (no gradient, no update).
+    layers: L stacked LSTMs, each layer's output sequence the next one's input (all of H units).
     """
 
     head: str
@@ -41,11 +42,12 @@ class ModelSpec:
     num_classes: int
     vocab_size: Optional[int] = None
     train_embedding: bool = True
+    layers: int = 1
 
     def __post_init__(self):
         if self.head not in HEADS:
             raise ValueError(f"ModelSpec.head is {self.head!r}; expected one of {HEADS}")
-        for name in ("input_size", "hidden_size", "num_classes"):
+        for name in ("input_size", "hidden_size", "num_classes", "layers"):
             _check_positive_int(f"ModelSpec.{name}", getattr(self, name))
         if self.vocab_size is not None:
             _check_positive_int("ModelSpec.vocab_size", self.vocab_size)
@@ -54,15 +56,20 @@ class ModelSpec:
     def has_embedding(self) -> bool:
         return self.vocab_size is not None
 
+    def lstm_names(self) -> list[str]:
+        """Each LSTM layer's weight prefix, bottom up, as Keras names them: lstm, lstm_1, lstm_2, ..."""
+        return ["lstm"] + [f"lstm_{k}" for k in range(1, self.layers)]
+
     def weight_shapes(self) -> dict[str, tuple[int, ...]]:
         """Canonical (Keras) layout: name -> shape, gate blocks in order i, f, c, o."""
         D, H, C = self.input_size, self.hidden_size, self.num_classes
         shapes = {}
         if self.has_embedding:
             shapes["embedding"] = (self.vocab_size, D)
-        shapes["lstm/kernel"] = (D, 4 * H)
-        shapes["lstm/recurrent_kernel"] = (H, 4 * H)
-        shapes["lstm/bias"] = (4 * H,)
+        for k, name in enumerate(self.lstm_names()):
+            shapes[f"{name}/kernel"] = (D if k == 0 else H, 4 * H)
+            shapes[f"{name}/recurrent_kernel"] = (H, 4 * H)
+            shapes[f"{name}/bias"] = (4 * H,)
         shapes["dense/kernel"] = (H, C)
         shapes["dense/bias"] = (C,)
         return shapes
@@ -86,7 +93,7 @@ class Batch(NamedTuple):
 
 
 class State(NamedTuple):
-    """LSTM state carried between batches: h and c, each (N, H)."""
+    """LSTM state carried between batches: h and c, each (L, N, H), one (N, H) per layer, bottom up."""
 
     h: np.ndarray
     c: np.ndarray
@@ -214,10 +221,10 @@ def check_batch(spec: ModelSpec, batch: Batch, state: Optional[State] = None) ->
             raise ValueError("batch.mask has no real step; the loss would be undefined")
 
     if state is not None:
-        H = spec.hidden_size
+        L, H = spec.layers, spec.hidden_size
         for name, array in zip(State._fields, state):
-            if np.shape(array) != (N, H):
-                raise ValueError(f"state.{name} has shape {np.shape(array)}; expected ({N}, {H})")
+            if np.shape(array) != (L, N, H):
+                raise ValueError(f"state.{name} has shape {np.shape(array)}; expected ({L}, {N}, {H})")
 
 
 def _check_positive_int(name: str, value) -> None:

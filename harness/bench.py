@@ -70,7 +70,7 @@ def bench_cases() -> list[BenchCase]:
         vocab, classes, steps = task.bench
         input_size = 28 if vocab is None else EMBEDDING_SIZE  # MNIST's rows of 28 pixels, else the embedding
         spec = ModelSpec(task.head, input_size, config["model"]["hidden_size"], classes, vocab,
-                         config["model"]["train_embedding"])
+                         config["model"]["train_embedding"], config["model"]["layers"])
         cases.append(BenchCase(task.name, spec, config["training"]["batch_size"], steps or config["data"]["num_steps"],
                                task.carries_state, config["data"].get("padding")))
     return cases

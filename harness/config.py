@@ -19,6 +19,7 @@ from .tasks import TASKS
 SECTIONS = {
     "model": {
         "hidden_size": Field(int, None, **POSITIVE),
+        "layers": Field(int, 1, **POSITIVE),  # stacked LSTMs, each of hidden_size units
         "embedding": Field(str, "none", choices=("none", "glove", "random")),
         "train_embedding": Field(bool, False),
     },

@@ -27,18 +27,25 @@ def initial_weights(
             if embedding is not None
             else init["embedding_scale"] * rng.standard_normal((spec.vocab_size, D))
         )
-    if init["scheme"] == "scaled_normal":
-        weights["lstm/kernel"] = init["lstm_scale"] * rng.standard_normal((D, 4 * H))
-        weights["lstm/recurrent_kernel"] = init["lstm_scale"] * rng.standard_normal((H, 4 * H))
-        weights["lstm/bias"] = np.zeros(4 * H)
-        weights["dense/kernel"] = init["dense_scale"] * rng.standard_normal((H, C))
-    else:
-        weights["lstm/kernel"] = glorot_uniform((D, 4 * H), rng)
-        weights["lstm/recurrent_kernel"] = orthogonal((H, 4 * H), rng)
-        weights["lstm/bias"] = np.concatenate([np.zeros(H), np.ones(H), np.zeros(2 * H)])  # i, f, c, o
-        weights["dense/kernel"] = glorot_uniform((H, C), rng)
+    weights.update(_lstm_weights("lstm", D, H, init, rng))
+    weights["dense/kernel"] = (init["dense_scale"] * rng.standard_normal((H, C)) if init["scheme"] == "scaled_normal"
+                               else glorot_uniform((H, C), rng))
     weights["dense/bias"] = np.zeros(C)
-    return weights
+    for name in spec.lstm_names()[1:]:  # the layers above the first take H inputs; drawn last, so a
+        weights.update(_lstm_weights(name, H, H, init, rng))  # one-layer model's weights stay as they were
+    return {name: weights[name] for name in spec.weight_shapes()}  # the canonical order
+
+
+def _lstm_weights(name: str, D: int, H: int, init: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """One LSTM layer's kernel (D, 4H), recurrent kernel (H, 4H) and bias (4H,) by the init scheme."""
+    if init["scheme"] == "scaled_normal":
+        kernel = init["lstm_scale"] * rng.standard_normal((D, 4 * H))
+        recurrent = init["lstm_scale"] * rng.standard_normal((H, 4 * H))
+        bias = np.zeros(4 * H)
+    else:
+        kernel, recurrent = glorot_uniform((D, 4 * H), rng), orthogonal((H, 4 * H), rng)
+        bias = np.concatenate([np.zeros(H), np.ones(H), np.zeros(2 * H)])  # i, f, c, o: the forget gate's is 1
+    return {f"{name}/kernel": kernel, f"{name}/recurrent_kernel": recurrent, f"{name}/bias": bias}
 
 
 def glorot_uniform(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:

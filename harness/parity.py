@@ -40,12 +40,19 @@ class ParityCase:
     carried_state: bool = False
 
 
-PARITY_CASES = tuple(
-    ParityCase(task.name, ModelSpec(task.head, **{k: v for k, v in task.parity.items()
-                                                 if k not in ("batch_size", "num_steps", "padding")}),
-               task.parity["batch_size"], task.parity["num_steps"], task.parity["padding"], task.carries_state)
-    for task in TASKS.values()
+def _task_case(task, name=None, **changes) -> ParityCase:
+    """The registry's small parity shape of `task` (with ModelSpec changes, as layers=2)."""
+    shape = {k: v for k, v in task.parity.items() if k not in ("batch_size", "num_steps", "padding")}
+    return ParityCase(name or task.name, ModelSpec(task.head, **{**shape, **changes}), task.parity["batch_size"],
+                      task.parity["num_steps"], task.parity["padding"], task.carries_state)
+
+
+# One case per task, then the LSTM family's: stacked layers with padding (POS) and with carried state (LM).
+PARITY_CASES = tuple(_task_case(task) for task in TASKS.values()) + (
+    _task_case(TASKS["ptb_pos"], "ptb_pos, 2 layers", layers=2),
+    _task_case(TASKS["ptb_lm"], "ptb_lm, 2 layers", layers=2),
 )
+
 # The verdict: every figure at or below its threshold (relative, as relative_difference).
 THRESHOLDS = {"float64": 1e-12, "float32": 1e-5, "trajectory": 1e-12}
 NOT_A_DIFFERENCE = ("clipped steps",)

@@ -116,7 +116,7 @@ def _prepare_mnist(config, data_root, quick):
     data = mnist.load_mnist(data_root, config["data"]["valid_size"], config["seed"])
     if quick:
         data = _quick_subsets(config, data)
-    spec = ModelSpec(TASKS["mnist"].head, 28, config["model"]["hidden_size"], 10)
+    spec = ModelSpec(TASKS["mnist"].head, 28, config["model"]["hidden_size"], 10, layers=config["model"]["layers"])
 
     def batches(split, epoch):
         x, y = data[split]
@@ -133,7 +133,7 @@ def _prepare_sequences(config, data_root, quick, name, loaded, vocab, num_classe
     embedding, notes = _embedding(config, vocab, data_root)
     head = TASKS[name].head
     spec = ModelSpec(head, EMBEDDING_SIZE, config["model"]["hidden_size"], num_classes, len(vocab),
-                     config["model"]["train_embedding"])
+                     config["model"]["train_embedding"], config["model"]["layers"])
     side, max_len = config["data"]["padding"], config["data"].get("max_len")
 
     def batches(split, epoch):
@@ -174,7 +174,7 @@ def _prepare_ptb_lm(config, data_root, quick):
     vocab = data["vocab"]
     embedding, notes = _embedding(config, vocab, data_root)
     spec = ModelSpec(TASKS["ptb_lm"].head, EMBEDDING_SIZE, config["model"]["hidden_size"], len(vocab), len(vocab),
-                     config["model"]["train_embedding"])
+                     config["model"]["train_embedding"], config["model"]["layers"])
     num_steps = config["data"]["num_steps"]
 
     def batches(split, epoch):
@@ -212,7 +212,8 @@ TASKS = {task.name: task for task in (
          bench=(None, 10, 28)),
     Task("imdb", "IMDB sentiment", "pooled", "accuracy", False,
          {"vocab_size": Field(int, 20000, low=3), "max_len": Field(int, 200, **POSITIVE),
-          "valid_size": Field(int, 2500, low=0), "padding": Field(str, "pre", choices=("pre", "post"))}, ("imdb",), _prepare_imdb,
+          "valid_size": Field(int, 2500, low=0), "padding": Field(str, "pre", choices=("pre", "post"))},
+         ("imdb",), _prepare_imdb,
          parity=dict(input_size=5, hidden_size=6, num_classes=2, vocab_size=23, train_embedding=False, batch_size=5,
                      num_steps=9, padding="pre"),
          bench=(20000, 2, 200)),  # max_len tokens

@@ -38,7 +38,7 @@ class NumpyModel:
     spec: ModelSpec
     params: dict[str, np.ndarray]  # canonical names and shapes, all of dtype
     dtype: np.dtype
-    workspace: Workspace = field(default_factory=Workspace)  # the LSTM's scratch arrays, reused
+    workspaces: list[Workspace] = field(default_factory=list)  # each LSTM layer's scratch arrays, reused
 
 
 class _Features(NamedTuple):
@@ -47,7 +47,7 @@ class _Features(NamedTuple):
     features: np.ndarray  # (N, H) pooled, or (N, T, H) per step
     token_mask: Optional[np.ndarray]  # the tokens the loss averages over; None = all
     state: State
-    lstm: LSTMCache
+    lstm: list[LSTMCache]  # one per layer, bottom up
 
 
 def build_model(spec: ModelSpec, weights: dict[str, np.ndarray], dtype="float32") -> NumpyModel:
@@ -55,7 +55,7 @@ def build_model(spec: ModelSpec, weights: dict[str, np.ndarray], dtype="float32"
     dtype = check_dtype(dtype)
     check_weights(spec, weights)
     params = {name: np.array(weights[name], dtype=dtype) for name in spec.weight_shapes()}
-    return NumpyModel(spec, params, dtype)
+    return NumpyModel(spec, params, dtype, [Workspace() for _ in range(spec.layers)])
 
 
 def get_weights(model: NumpyModel) -> dict[str, np.ndarray]:
@@ -86,16 +86,20 @@ def loss_and_grads(model: NumpyModel, batch: Batch, state: Optional[State] = Non
         out.features.reshape(-1, H), p["dense/kernel"], p["dense/bias"], targets,
         token_weights(out.token_mask, len(targets), model.dtype),
     )
-    T = out.lstm.xs.shape[0]
+    T = out.lstm[0].xs.shape[0]
     if spec.head == "pooled":
         dh_seq = masked_mean_backward(dfeatures, batch.mask, T)  # (N, T, H)
     else:
         dh_seq = dfeatures.reshape(out.features.shape)
     train_embedding = spec.has_embedding and spec.train_embedding
-    lstm = lstm_backward(dh_seq, None, None, out.lstm, model.workspace, input_grad=train_embedding)
-    grads["lstm/kernel"], grads["lstm/recurrent_kernel"], grads["lstm/bias"] = lstm.Wx, lstm.Wh, lstm.b
+    for k in reversed(range(spec.layers)):  # the top layer first; each hands its input's gradient down
+        lstm = lstm_backward(dh_seq, None, None, out.lstm[k], model.workspaces[k],
+                             input_grad=k > 0 or train_embedding)
+        name = spec.lstm_names()[k]
+        grads[f"{name}/kernel"], grads[f"{name}/recurrent_kernel"], grads[f"{name}/bias"] = lstm.Wx, lstm.Wh, lstm.b
+        dh_seq = lstm.x  # (N, T, H) below the top, or (N, T, E) for the embedding
     if train_embedding:
-        grads["embedding"] = embedding_backward(lstm.x, batch.inputs, spec.vocab_size)
+        grads["embedding"] = embedding_backward(dh_seq, batch.inputs, spec.vocab_size)
     return loss, {name: grads[name] for name in spec.trainable_names()}, out.state
 
 
@@ -118,10 +122,16 @@ def _lstm_features(model: NumpyModel, batch: Batch, state: Optional[State]) -> _
         x = embedding_forward(batch.inputs, p["embedding"])  # (N, T, E)
     else:
         x = np.asarray(batch.inputs, dtype=model.dtype)  # (N, T, D)
-    h0, c0 = (None, None) if state is None else (state.h.astype(model.dtype), state.c.astype(model.dtype))
-    h_seq, (h_T, c_T), lstm_cache = lstm_forward(
-        x, p["lstm/kernel"], p["lstm/recurrent_kernel"], p["lstm/bias"], h0, c0, mask, model.workspace
-    )  # h_seq (N, T, H)
+    caches, finals = [], []
+    for k, name in enumerate(spec.lstm_names()):  # each layer's output sequence is the next one's input
+        h0, c0 = (None, None) if state is None else (state.h[k].astype(model.dtype), state.c[k].astype(model.dtype))
+        x, final, cache = lstm_forward(
+            x, p[f"{name}/kernel"], p[f"{name}/recurrent_kernel"], p[f"{name}/bias"], h0, c0, mask,
+            model.workspaces[k]
+        )  # x becomes h_seq (N, T, H)
+        caches.append(cache)
+        finals.append(final)
+    state = State(np.stack([h for h, _ in finals]), np.stack([c for _, c in finals]))  # (L, N, H) copies
     if spec.head == "pooled":
-        return _Features(masked_mean_forward(h_seq, mask), None, State(h_T.copy(), c_T.copy()), lstm_cache)
-    return _Features(h_seq, mask, State(h_T.copy(), c_T.copy()), lstm_cache)
+        return _Features(masked_mean_forward(x, mask), None, state, caches)
+    return _Features(x, mask, state, caches)

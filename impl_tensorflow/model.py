@@ -63,18 +63,20 @@ class TensorflowModel:
                 spec.vocab_size, D, trainable=spec.train_embedding, dtype=dtype.name
             )
             self.embedding.build((None, None))
-        self.lstm = keras.layers.LSTM(H, return_sequences=True, return_state=True, dtype=dtype.name)
-        self.lstm.build((None, None, D))
+        self.lstms = []  # stacked, bottom up
+        for k in range(spec.layers):
+            lstm = keras.layers.LSTM(H, return_sequences=True, return_state=True, dtype=dtype.name)
+            lstm.build((None, None, D if k == 0 else H))
+            self.lstms.append(lstm)
         self.dense = keras.layers.Dense(C, dtype=dtype.name)
         self.dense.build((None, H))
 
-        self.variables = {
-            "lstm/kernel": self.lstm.cell.kernel,
-            "lstm/recurrent_kernel": self.lstm.cell.recurrent_kernel,
-            "lstm/bias": self.lstm.cell.bias,
-            "dense/kernel": self.dense.kernel,
-            "dense/bias": self.dense.bias,
-        }
+        self.variables = {}
+        for name, lstm in zip(spec.lstm_names(), self.lstms):
+            self.variables.update({f"{name}/kernel": lstm.cell.kernel,
+                                   f"{name}/recurrent_kernel": lstm.cell.recurrent_kernel,
+                                   f"{name}/bias": lstm.cell.bias})
+        self.variables.update({"dense/kernel": self.dense.kernel, "dense/bias": self.dense.bias})
         if self.embedding is not None:
             self.variables = {"embedding": self.embedding.embeddings, **self.variables}
         for name, variable in self.variables.items():
@@ -86,10 +88,15 @@ class TensorflowModel:
         self.compiled_train_step = tf.function(self._train_step, reduce_retracing=True)
 
     def _predict(self, inputs, targets, mask, h0, c0):
-        """-> logits (N, C) or (N, T, C), loss, h_T, c_T."""
-        x = inputs if self.embedding is None else self.embedding(inputs)  # (N, T, D)
-        initial_state = None if h0 is None else [h0, c0]
-        h_seq, h_T, c_T = self.lstm(x, initial_state=initial_state, mask=mask)  # (N, T, H)
+        """-> logits (N, C) or (N, T, C), loss, h_T, c_T (each (L, N, H))."""
+        h_seq = inputs if self.embedding is None else self.embedding(inputs)  # (N, T, D)
+        h_T, c_T = [], []
+        for k, lstm in enumerate(self.lstms):  # each layer's output sequence is the next one's input
+            initial_state = None if h0 is None else [h0[k], c0[k]]
+            h_seq, h, c = lstm(h_seq, initial_state=initial_state, mask=mask)  # (N, T, H)
+            h_T.append(h)
+            c_T.append(c)
+        h_T, c_T = tf.stack(h_T), tf.stack(c_T)
         if self.spec.head == "pooled":
             features = _masked_mean(h_seq, mask)  # (N, H)
             token_mask = None

@@ -17,9 +17,8 @@ def test_model_gradients_match_finite_differences(name):
     rng = np.random.default_rng(7)
     model = impl_numpy.build_model(case.spec, random_weights(case.spec, rng), "float64")
     batch = random_batch(case, rng)
-    H = case.spec.hidden_size
-    N = case.batch_size
-    state = State(rng.standard_normal((N, H)), rng.standard_normal((N, H))) if case.carried_state else None
+    shape = (case.spec.layers, case.batch_size, case.spec.hidden_size)  # (L, N, H)
+    state = State(rng.standard_normal(shape), rng.standard_normal(shape)) if case.carried_state else None
 
     _, grads, _ = impl_numpy.loss_and_grads(model, batch, state)
     assert sorted(grads) == sorted(case.spec.trainable_names())

@@ -79,8 +79,8 @@ def test_bad_batch(twin, weights, problem):
 @pytest.mark.parametrize("twin", TWINS, ids=lambda t: t.NAME)
 def test_bad_state(twin, weights):
     model = twin.build_model(LM.spec, weights, "float64")
-    state = State(np.zeros((4, 6)), np.zeros((4, 5)))
-    with pytest.raises(ValueError, match=r"state.c has shape \(4, 5\); expected \(4, 6\)"):
+    state = State(np.zeros((1, 4, 6)), np.zeros((1, 4, 5)))
+    with pytest.raises(ValueError, match=r"state.c has shape \(1, 4, 5\); expected \(1, 4, 6\)"):
         twin.predict(model, lm_batch(), state)
 
 
