@@ -149,12 +149,14 @@ def _checked_config(args):
 
 
 def _run_folder(args, path, config):
-    """The results folder of the runs args asks for (results/<config>/, or one of its own for an override)."""
+    """(the run's config, with the epochs it trains; its results folder: results/<config>/, or one of
+    its own for an override)."""
     from .config import effective_config
     from .paths import results_folder
 
     quick = getattr(args, "quick", False)
-    return results_folder(path, effective_config(config, getattr(args, "epochs", None), quick), quick)
+    config = effective_config(config, getattr(args, "epochs", None), quick)
+    return config, results_folder(path, config, quick)
 
 
 def _writable(folder) -> bool:
@@ -183,12 +185,12 @@ def _data_ready(args) -> bool:
 
 
 def _ready_to_run(args):
-    """(config path, config, results folder) once the config checks out, the data is there and the
-    folder can be written; (None, None, None) after saying what is wrong."""
+    """(config path, the run's config, results folder) once the config checks out, the data is there and
+    the folder can be written; (None, None, None) after saying what is wrong."""
     path, config = _checked_config(args)
     if config is None or not _data_ready(args):
         return None, None, None
-    folder = _run_folder(args, path, config)
+    config, folder = _run_folder(args, path, config)
     return (path, config, folder) if _writable(folder) else (None, None, None)
 
 
@@ -219,7 +221,7 @@ def _train(args) -> int:
 def _compare(args) -> int:
     """Each (seed, twin) in its own process; exit 0 only when every run completed."""
     from .atomic_files import LockedError, exclusive_lock
-    from .config import effective_config, settings_digest
+    from .config import settings_digest
     from .results import write_comparison
 
     path, config, folder = _ready_to_run(args)
@@ -254,8 +256,7 @@ def _compare(args) -> int:
                     diverged.append(f"{twin} seed {seed}")
                 elif code != 0:
                     failed[(twin, seed)] = _exit_reason(code)
-            digest = settings_digest(effective_config(config, args.epochs, args.quick), args.quick)
-            for written in write_comparison(folder, digest, seeds, failed):
+            for written in write_comparison(folder, settings_digest(config, args.quick), seeds, failed):
                 print(f"wrote {written}")
     except LockedError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -273,10 +274,10 @@ def _interrupted(folder: Path, twin: str, seed: int) -> str:
     import json
     import shlex
 
-    from .paths import run_file
+    from .paths import checkpoint_folder
 
     try:
-        latest = run_file(folder / "checkpoints", twin, seed).with_suffix("") / "latest.json"
+        latest = checkpoint_folder(folder, twin, seed) / "latest.json"
         epoch = json.loads(latest.read_text(encoding="utf-8"))["epoch"]
     except (OSError, ValueError, KeyError):
         epoch = 0
@@ -307,7 +308,7 @@ def _divergence(args) -> int:
     path, config = _checked_config(args)
     if config is None:
         return 2
-    folder = _run_folder(args, path, config)
+    _, folder = _run_folder(args, path, config)
     if not _writable(folder):
         return 2
     try:

@@ -137,6 +137,11 @@ def settings_digest(config: dict, quick: bool = False) -> str:
     return _digest(_canonical(config, quick))
 
 
+def file_digest(path: Path | str, quick: bool = False) -> str:
+    """The settings digest of the runs of a config file as it is (no override)."""
+    return settings_digest(effective_config(load_config(path), None, quick), quick)
+
+
 def run_digest(config: dict, quick: bool = False) -> str:
     """settings_digest and the seed: the identity of one run, shared by both twins of that seed."""
     return _digest({**_canonical(config, quick), "seed": config["seed"]})

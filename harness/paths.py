@@ -21,13 +21,13 @@ def results_folder(config_file: str | Path, config: dict, quick: bool) -> Path:
     folder with the name of one of the project's configs) goes to results/<name>-<settings digest>/,
     so it can never mix with, or replace, the runs of the file. Smoke runs: under results/quick/.
     """
-    from .config import effective_config, load_config, settings_digest
+    from .config import file_digest, settings_digest
 
     config_file = Path(config_file)
     name = config_file.stem
     project_config = CONFIG_DIR / f"{name}.yaml"
     digest = settings_digest(config, quick)
-    as_is = digest == settings_digest(effective_config(load_config(config_file), None, quick), quick)
+    as_is = digest == file_digest(config_file, quick)
     if not as_is or project_config.exists() and project_config.resolve() != config_file.resolve():
         name = f"{name}-{digest}"
     return RESULTS_DIR / ("quick" if quick else "") / name
@@ -36,6 +36,11 @@ def results_folder(config_file: str | Path, config: dict, quick: bool) -> Path:
 def run_file(folder: Path, twin: str, seed: int) -> Path:
     """Where one twin's run with one seed is written: <folder>/<twin>-seed<seed>.json."""
     return folder / f"{twin}-seed{seed}.json"
+
+
+def checkpoint_folder(folder: Path, twin: str, seed: int) -> Path:
+    """Where one twin's run with one seed keeps its per-epoch checkpoints: <folder>/checkpoints/<twin>-seed<seed>/."""
+    return folder / "checkpoints" / run_file(folder, twin, seed).stem
 
 
 def relative_to_project(path: str | Path) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .atomic_files import write_text_atomic
 from .bench import bench_markdown, bench_summary
-from .config import effective_config, load_config, settings_digest
+from .config import file_digest, load_config
 from .paths import CONFIG_DIR, PROJECT_ROOT, README, RESULTS_DIR
 from .results import Comparison, agreement_line, comparison_table, load_comparison, write_runs_csv
 from .tasks import TASKS
@@ -28,10 +28,9 @@ def results_section(results_dir: Path = RESULTS_DIR, config_dir: Path = CONFIG_D
         parts.append(f"### {TASKS[task].title}\n")
         shown = 0
         for path in sorted(config_dir.glob("*.yaml")):
-            config = effective_config(load_config(path), None, quick=False)
-            if config["task"] != task:
+            if load_config(path)["task"] != task:
                 continue
-            comparison = load_comparison(results_dir / path.stem, settings_digest(config))
+            comparison = load_comparison(results_dir / path.stem, file_digest(path))
             if comparison.runs:
                 shown += 1
                 parts.append(f"{_run_summary(path.stem, comparison)}\n\n{comparison_table(comparison)}\n")

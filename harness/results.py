@@ -72,10 +72,11 @@ def comparison_table(comparison: Comparison) -> str:
         row = {"Model": label, "seeds": str(len(mine))}
         if len(mine):
             row.update({name: _format(mine[f"{split}_{key}"], key) for name, split, key in columns})
-            scored = sorted(set(mine["test_scored"]), key=str) if "test_scored" in mine else [None]
+            scored = mine["test_scored"].dropna() if "test_scored" in mine else mine["seed"][:0]
+            unrecorded = ["—"] if len(scored) < len(mine) else []  # runs from before the count was kept
             peaks = mine["peak_rss_mib"].dropna()
             row.update({
-                "test scored": "/".join("—" if _missing(n) else f"{int(n):,}" for n in scored),
+                "test scored": "/".join([f"{n:,}" for n in sorted(set(scored.astype(int)))] + unrecorded),
                 "epochs": "/".join(map(str, sorted(set(mine["epochs"])))),
                 "s/epoch": f"{every['seconds'].median():.1f}",
                 "samples/s": f"{every['samples_per_second'].median():,.0f}",
@@ -91,11 +92,6 @@ def comparison_table(comparison: Comparison) -> str:
 def _of(frame, twin: str):
     """The rows of one twin (an empty frame has no columns to select on)."""
     return frame[frame["twin"] == twin] if len(frame) else frame
-
-
-def _missing(value) -> bool:
-    """None or NaN: a figure the run did not record."""
-    return value is None or value != value
 
 
 def _status(outcomes: dict[int, str]) -> str:

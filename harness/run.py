@@ -8,7 +8,7 @@ from typing import Optional
 
 from .atomic_files import write_json_atomic
 from .config import continues, effective_config, run_digest, settings_digest
-from .paths import relative_to_project, results_folder, run_file
+from .paths import checkpoint_folder, relative_to_project, results_folder, run_file
 from .provenance import environment, peak_rss_mb
 from .tasks import prepare_task
 from .training import train_twin
@@ -44,8 +44,8 @@ def run_twin(
     task = prepare_task(config, data_root, quick)
     twin = load(twin_name)
     machine = environment()  # before training: the commit and versions of the code this run loaded
-    run = train_twin(twin, task, config, config["training"]["epochs"], progress, folder / "checkpoints" / output.stem,
-                     resume)
+    run = train_twin(twin, task, config, config["training"]["epochs"], progress,
+                     checkpoint_folder(folder, twin_name, config["seed"]), resume)
     record = {
         "task": config["task"],
         "twin": twin_name,
