@@ -6,7 +6,8 @@ so the NumPy twin needs nothing but NumPy (and threadpoolctl) to run.
 
 Shape letters used throughout the project:
     N batch size, T time steps, D input features per step, H hidden units,
-    V vocabulary size, E embedding size (= D when there is an embedding), C classes.
+    V vocabulary size, E embedding size (= D when there is an embedding), C classes,
+    L stacked layers, K directions (2 when bidirectional, else 1), F word features.
 
 The checks here are shared by both twins, so a malformed weight dict or batch
 gets the same message whichever twin it is handed to.
@@ -23,6 +24,17 @@ HEADS = ("pooled", "per_step")
 DTYPES = ("float32", "float64")
 
 
+class Feature(NamedTuple):
+    """A word feature (for example the word's shape): its own embedding, concatenated to the word vector.
+
+    name: the weight is f"{name}_embedding", (vocab_size, size); ids in batch.features, 0 at padding.
+    """
+
+    name: str
+    vocab_size: int
+    size: int
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """Architecture of one model.
@@ -30,10 +42,18 @@ class ModelSpec:
     head: "pooled" (LSTM -> masked mean over time -> Linear, one label per sequence)
           or "per_step" (LSTM -> Linear at every step, one label per step).
     input_size: D, features per step; the embedding size E when vocab_size is set.
-    hidden_size: H.  num_classes: C.
+    hidden_size: H, per layer and direction.  num_classes: C.
     vocab_size: V for integer-token inputs (an embedding first), None for float inputs.
     train_embedding: False freezes the embedding (no gradient, no update).
-    layers: L stacked LSTMs, each layer's output sequence the next one's input (all of H units).
+    layers: L stacked LSTMs, each layer's output sequence the next one's input.
+    bidirectional: each layer also runs backwards over the real steps (weights `<layer>/backward/…`);
+        its output is the forward and backward outputs concatenated, K·H wide (K = 2 directions),
+        zero at padded steps (as Keras's Bidirectional).
+    tie_embeddings: the output layer's kernel is the embedding's transpose (no `dense/kernel`); needs
+        an embedding of K·H columns and one class per token.
+    features: word features, each embedded and concatenated to the word vector (the first layer
+        then takes E + Σ sizes inputs).
+    Dropout is not part of the spec: the harness hands its masks in the batch (Batch.dropout).
     """
 
     head: str
@@ -43,6 +63,9 @@ class ModelSpec:
     vocab_size: Optional[int] = None
     train_embedding: bool = True
     layers: int = 1
+    bidirectional: bool = False
+    tie_embeddings: bool = False
+    features: tuple[Feature, ...] = ()
 
     def __post_init__(self):
         if self.head not in HEADS:
@@ -51,32 +74,76 @@ class ModelSpec:
             _check_positive_int(f"ModelSpec.{name}", getattr(self, name))
         if self.vocab_size is not None:
             _check_positive_int("ModelSpec.vocab_size", self.vocab_size)
+        for feature in self.features:
+            _check_positive_int(f"ModelSpec.features {feature.name} vocab_size", feature.vocab_size)
+            _check_positive_int(f"ModelSpec.features {feature.name} size", feature.size)
+        if self.features and not self.has_embedding:
+            raise ValueError("ModelSpec.features need token inputs (vocab_size set): they join the word vector")
+        if self.tie_embeddings:
+            if not (self.has_embedding and self.train_embedding):
+                raise ValueError("ModelSpec.tie_embeddings needs a trainable embedding (vocab_size set, "
+                                 "train_embedding True): the output layer trains through it")
+            if self.num_classes != self.vocab_size or self.output_size != self.input_size:
+                raise ValueError(
+                    f"ModelSpec.tie_embeddings needs num_classes = vocab_size ({self.num_classes} vs "
+                    f"{self.vocab_size}) and the last layer's output size = the embedding size "
+                    f"({self.output_size} vs {self.input_size})")
 
     @property
     def has_embedding(self) -> bool:
         return self.vocab_size is not None
 
+    @property
+    def directions(self) -> int:
+        """K: 2 for a bidirectional model, else 1."""
+        return 2 if self.bidirectional else 1
+
+    @property
+    def output_size(self) -> int:
+        """K·H: the width of each layer's output sequence, and the output layer's input."""
+        return self.directions * self.hidden_size
+
+    def layer_input_size(self, k: int) -> int:
+        """The width of layer k's input: E + Σ feature sizes (or D) for the first, K·H above it."""
+        return self.input_size + sum(f.size for f in self.features) if k == 0 else self.output_size
+
     def lstm_names(self) -> list[str]:
         """Each LSTM layer's weight prefix, bottom up, as Keras names them: lstm, lstm_1, lstm_2, ..."""
         return ["lstm"] + [f"lstm_{k}" for k in range(1, self.layers)]
 
+    def direction_names(self) -> list[str]:
+        """Each LSTM's prefix, layer by layer and forward before backward: lstm, lstm/backward, lstm_1, ...
+
+        The order of the carried state's rows (State)."""
+        suffixes = ("", "/backward")[: self.directions]
+        return [name + suffix for name in self.lstm_names() for suffix in suffixes]
+
     def weight_shapes(self) -> dict[str, tuple[int, ...]]:
         """Canonical (Keras) layout: name -> shape, gate blocks in order i, f, c, o."""
-        D, H, C = self.input_size, self.hidden_size, self.num_classes
+        H, K = self.hidden_size, self.directions
         shapes = {}
         if self.has_embedding:
-            shapes["embedding"] = (self.vocab_size, D)
-        for k, name in enumerate(self.lstm_names()):
-            shapes[f"{name}/kernel"] = (D if k == 0 else H, 4 * H)
+            shapes["embedding"] = (self.vocab_size, self.input_size)
+        for feature in self.features:
+            shapes[f"{feature.name}_embedding"] = (feature.vocab_size, feature.size)
+        for j, name in enumerate(self.direction_names()):
+            shapes[f"{name}/kernel"] = (self.layer_input_size(j // K), 4 * H)
             shapes[f"{name}/recurrent_kernel"] = (H, 4 * H)
             shapes[f"{name}/bias"] = (4 * H,)
-        shapes["dense/kernel"] = (H, C)
-        shapes["dense/bias"] = (C,)
+        if not self.tie_embeddings:
+            shapes["dense/kernel"] = (self.output_size, self.num_classes)
+        shapes["dense/bias"] = (self.num_classes,)
         return shapes
 
     def trainable_names(self) -> list[str]:
         """Names of the weights that get gradients and SGD updates."""
         return [n for n in self.weight_shapes() if n != "embedding" or self.train_embedding]
+
+    def dropout_shapes(self, N: int, T: int) -> list[tuple[int, ...]]:
+        """The shapes of Batch.dropout's masks: each layer's input (N, T, width), bottom up, then the
+        output layer's input, (N, K·H) pooled or (N, T, K·H) per step."""
+        top = (N, self.output_size) if self.head == "pooled" else (N, T, self.output_size)
+        return [(N, T, self.layer_input_size(k)) for k in range(self.layers)] + [top]
 
 
 class Batch(NamedTuple):
@@ -85,15 +152,22 @@ class Batch(NamedTuple):
     inputs:  (N, T, D) floats, or (N, T) int token ids when the model has an embedding.
     targets: (N,) int class per sequence (pooled head) or (N, T) int class per step.
     mask:    (N, T) bool, True at real steps, False at padding; None = all steps real.
+    features: (N, T, F) int ids of the spec's word features, in its order (0 at padding); None without.
+    dropout: the dropout masks of a training step, shapes ModelSpec.dropout_shapes(N, T): each 0
+             (dropped) or 1/(1 − p) (kept, inverted scaling), multiplied into each layer's input and
+             the output layer's; None = no dropout (evaluation, or p = 0). The harness draws them.
     """
 
     inputs: np.ndarray
     targets: np.ndarray
     mask: Optional[np.ndarray] = None
+    features: Optional[np.ndarray] = None
+    dropout: Optional[tuple[np.ndarray, ...]] = None
 
 
 class State(NamedTuple):
-    """LSTM state carried between batches: h and c, each (L, N, H), one (N, H) per layer, bottom up."""
+    """LSTM state carried between batches: h and c, each (L·K, N, H), one (N, H) per layer and direction,
+    in the order of ModelSpec.direction_names() (bottom up, forward before backward)."""
 
     h: np.ndarray
     c: np.ndarray
@@ -220,11 +294,38 @@ def check_batch(spec: ModelSpec, batch: Batch, state: Optional[State] = None) ->
         if spec.head == "per_step" and not mask.any():
             raise ValueError("batch.mask has no real step; the loss would be undefined")
 
+    _check_features(spec, batch.features, N, T)
+    if batch.dropout is not None:
+        shapes = spec.dropout_shapes(N, T)
+        if len(batch.dropout) != len(shapes):
+            raise ValueError(f"batch.dropout has {len(batch.dropout)} masks; expected {len(shapes)} "
+                             "(one per layer's input and one for the output layer's)")
+        for k, (mask, shape) in enumerate(zip(batch.dropout, shapes)):
+            if np.shape(mask) != shape:
+                raise ValueError(f"batch.dropout[{k}] has shape {np.shape(mask)}; expected {shape}")
+
     if state is not None:
-        L, H = spec.layers, spec.hidden_size
+        rows, H = spec.layers * spec.directions, spec.hidden_size
         for name, array in zip(State._fields, state):
-            if np.shape(array) != (L, N, H):
-                raise ValueError(f"state.{name} has shape {np.shape(array)}; expected ({L}, {N}, {H})")
+            if np.shape(array) != (rows, N, H):
+                raise ValueError(f"state.{name} has shape {np.shape(array)}; expected ({rows}, {N}, {H})")
+
+
+def _check_features(spec: ModelSpec, features, N: int, T: int) -> None:
+    F = len(spec.features)
+    if features is None:
+        if F:
+            raise ValueError(f"batch.features is None; the model reads {F} word features {[f.name for f in spec.features]}")
+        return
+    features = np.asarray(features)
+    if features.shape != (N, T, F) or not np.issubdtype(features.dtype, np.integer):
+        raise ValueError(f"batch.features has shape {features.shape} and dtype {features.dtype}; "
+                         f"expected ({N}, {T}, {F}) integer ids")
+    for k, feature in enumerate(spec.features):
+        ids = features[:, :, k]
+        if ids.min() < 0 or ids.max() >= feature.vocab_size:
+            raise ValueError(f"batch.features holds {feature.name} ids in [{ids.min()}, {ids.max()}]; "
+                             f"expected ids in [0, {feature.vocab_size - 1}]")
 
 
 def _check_positive_int(name: str, value) -> None:

@@ -26,27 +26,31 @@ from typing import Optional
 
 import numpy as np
 
-from .config import config_path, load_config
+from .config import load_config
+from .paths import CONFIG_DIR
 from .parity import random_batch, random_weights
 from twin_contract import Batch, ModelSpec, State
 
 from .markdown import table
 from .twins import MODULES, NAMES, load
 
-from .tasks import EMBEDDING_SIZE, TASKS
+from .tasks import TASKS, model_spec
 
 
 @dataclass(frozen=True)
 class BenchCase:
-    """One task's real shape; its batches come from parity.random_batch, as the parity cases' do
-    (padding: the config's side for variable-length sequences, None when every row is full)."""
+    """One real shape; its batches come from parity.random_batch, as the parity cases' do
+    (padding: the config's side for variable-length sequences, None when every row is full;
+    dropout: the config's, its masks in the batches)."""
 
+    name: str
     task: str
     spec: ModelSpec
     batch_size: int
     num_steps: int
     carries_state: bool
     padding: Optional[str] = None
+    dropout: float = 0.0
 
     def tokens(self, batch: Batch) -> int:
         """The real tokens (time steps) of a batch."""
@@ -55,24 +59,36 @@ class BenchCase:
     def matmul_flops(self) -> float:
         """Floating-point operations of the matmuls in one NumPy training step (forward + backward)."""
         spec, N, T = self.spec, self.batch_size, self.num_steps
-        D, H, C = spec.input_size, spec.hidden_size, spec.num_classes
-        lstm = 2 * N * T * 4 * H * (D + H)  # input projection and recurrence
-        dense = 2 * N * H * C * (T if spec.head == "per_step" else 1)
+        H = spec.hidden_size
+        lstm = sum(2 * N * T * 4 * H * (spec.layer_input_size(j // spec.directions) + H)  # input projection and
+                   for j in range(len(spec.direction_names())))  # recurrence, per layer and direction
+        dense = 2 * N * spec.output_size * spec.num_classes * (T if spec.head == "per_step" else 1)
         # backward: the LSTM's dx, dWx, dh, dWh and the Linear's dx, dW: twice the forward each
         return 3 * (lstm + dense)
 
 
+# The LSTM family's shapes, for the results at the field's level: (name, config, model changes).
+FAMILY = (
+    ("ptb_pos, bidirectional 2 layers", "ptb_pos_strong", {"layers": 2, "bidirectional": True}),
+    ("ptb_lm, 2 layers, dropout", "ptb_lm_strong", {"layers": 2, "dropout": 0.5}),
+)
+
+
 def bench_cases() -> list[BenchCase]:
-    """One case per task: the registry's synthetic shape at the model size and batch of configs/<task>.yaml."""
+    """One case per task, the registry's synthetic shape at the model size and batch of configs/<task>.yaml,
+    then the FAMILY's."""
+    chosen = [(task.name, task.name, {}) for task in TASKS.values()] + list(FAMILY)
     cases = []
-    for task in TASKS.values():
-        config = load_config(config_path(task.name))
+    for name, config_name, changes in chosen:
+        config = load_config(CONFIG_DIR / f"{config_name}.yaml")
+        config = {**config, "model": {**config["model"], **changes}}
+        task = TASKS[config["task"]]
         vocab, classes, steps = task.bench
-        input_size = 28 if vocab is None else EMBEDDING_SIZE  # MNIST's rows of 28 pixels, else the embedding
-        spec = ModelSpec(task.head, input_size, config["model"]["hidden_size"], classes, vocab,
-                         config["model"]["train_embedding"], config["model"]["layers"])
-        cases.append(BenchCase(task.name, spec, config["training"]["batch_size"], steps or config["data"]["num_steps"],
-                               task.carries_state, config["data"].get("padding")))
+        # MNIST's rows of 28 pixels, else the embedding
+        spec = model_spec(config, 28 if vocab is None else config["model"]["embedding_size"], classes, vocab)
+        cases.append(BenchCase(name, task.name, spec, config["training"]["batch_size"],
+                               steps or config["data"]["num_steps"], task.carries_state,
+                               config["data"].get("padding"), config["model"]["dropout"]))
     return cases
 
 
@@ -107,7 +123,7 @@ def time_twin(case: BenchCase, twin, warmup: int = 3, repeats: int = 5, steps: i
         for k in range(count):
             result = twin.train_step(model, batches[k % 2], 0.1, 5.0, state)
             if not np.isfinite(result.loss):
-                raise RuntimeError(f"{twin.NAME} twin: loss is {result.loss} on {case.task}: "
+                raise RuntimeError(f"{twin.NAME} twin: loss is {result.loss} on {case.name}: "
                                    "a fast wrong model is no result")
             state = State(*result.state) if case.carries_state else None
 
@@ -116,13 +132,13 @@ def time_twin(case: BenchCase, twin, warmup: int = 3, repeats: int = 5, steps: i
     return {"seconds_per_step": seconds, "tokens_per_batch": statistics.fmean(case.tokens(b) for b in batches)}
 
 
-def measure(task: str, twin_name: str, repeats: int, steps: int) -> dict:
-    """What one bench process reports: its twin's speed on the task, its peak memory, its threads."""
+def measure(name: str, twin_name: str, repeats: int, steps: int) -> dict:
+    """What one bench process reports: its twin's speed on the named case, its peak memory, its threads."""
     from .provenance import environment, peak_rss_mb
 
     if twin_name == "gemm":
         return {"gemm_gflops": gemm_gflops(), "threads": environment()["threads"]}
-    case = next(c for c in bench_cases() if c.task == task)
+    case = next(c for c in bench_cases() if c.name == name)
     timing = time_twin(case, load(twin_name), repeats=repeats, steps=steps)
     step = statistics.median(timing["seconds_per_step"])
     return {"samples_per_second": case.batch_size / step, "tokens_per_second": timing["tokens_per_batch"] / step,
@@ -131,18 +147,19 @@ def measure(task: str, twin_name: str, repeats: int, steps: int) -> dict:
             **{k: v for k, v in environment().items() if k in ("threads", "versions")}}
 
 
-def _in_fresh_process(task: str, twin: str, repeats: int, steps: int) -> dict:
-    """measure() in a new Python process (`python -m harness.bench TASK TWIN ...`), its JSON report."""
-    command = [sys.executable, "-m", "harness.bench", task, twin, str(repeats), str(steps)]
+def _in_fresh_process(name: str, twin: str, repeats: int, steps: int) -> dict:
+    """measure() in a new Python process (`python -m harness.bench CASE TWIN ...`), its JSON report."""
+    command = [sys.executable, "-m", "harness.bench", name, twin, str(repeats), str(steps)]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
-        raise RuntimeError(f"the bench process for {twin} on {task} failed (exit {done.returncode}): "
+        raise RuntimeError(f"the bench process for {twin} on {name} failed (exit {done.returncode}): "
                            f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else 'no message'}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def run_bench(tasks=tuple(TASKS), rounds: int = 5, repeats: int = 5, steps: int = 5, progress: bool = True) -> dict:
-    """Every task: `rounds` rounds of one fresh process per twin, alternating; medians, min–max and ratios."""
+    """Every case of the tasks: `rounds` rounds of one fresh process per twin, alternating; medians, min–max
+    and ratios."""
     from .provenance import environment
 
     gemm = _in_fresh_process("-", "gemm", 0, 0)
@@ -155,12 +172,13 @@ def run_bench(tasks=tuple(TASKS), rounds: int = 5, repeats: int = 5, steps: int 
         reports = {twin: [] for twin in NAMES}
         for round_ in range(rounds):
             for twin in NAMES:
-                reports[twin].append(_in_fresh_process(case.task, twin, repeats, steps))
+                reports[twin].append(_in_fresh_process(case.name, twin, repeats, steps))
                 if progress:
-                    print(f"{case.task} round {round_ + 1}/{rounds} {twin}: "
+                    print(f"{case.name} round {round_ + 1}/{rounds} {twin}: "
                           f"{reports[twin][-1]['samples_per_second']:,.0f} samples/s", flush=True)
         row = {"batch_size": case.batch_size, "num_steps": case.num_steps, "hidden_size": case.spec.hidden_size,
-               "num_classes": case.spec.num_classes, "vocab_size": case.spec.vocab_size}
+               "num_classes": case.spec.num_classes, "vocab_size": case.spec.vocab_size, "layers": case.spec.layers,
+               "bidirectional": case.spec.bidirectional, "dropout": case.dropout}
         for twin, processes in reports.items():
             row[twin] = _summary(processes)
         numpy_step = case.batch_size / row["numpy"]["samples_per_second"]
@@ -169,9 +187,9 @@ def run_bench(tasks=tuple(TASKS), rounds: int = 5, repeats: int = 5, steps: int 
         row["speedup"] = row["numpy"]["samples_per_second"] / row["tensorflow"]["samples_per_second"]
         row["measured"] = {"git_commit": report["git_commit"], "date": time.strftime("%Y-%m-%d"),
                            "gemm_gflops": report["gemm_gflops"]}
-        report["tasks"][case.task] = row
+        report["tasks"][case.name] = row
         if progress:
-            print(f"{case.task}: NumPy / TensorFlow {row['speedup']:.2f}", flush=True)
+            print(f"{case.name}: NumPy / TensorFlow {row['speedup']:.2f}", flush=True)
     return report
 
 
@@ -186,11 +204,11 @@ def _summary(processes: list[dict]) -> dict:
 
 def bench_markdown(report: dict) -> str:
     rows = []
-    for task, row in report["tasks"].items():
+    for name, row in report["tasks"].items():
         n, t = row["numpy"], row["tensorflow"]
-        tokens = [f"{x['tokens_per_second']:,.0f}" if task != "mnist" else "—" for x in (n, t)]
+        tokens = [f"{x['tokens_per_second']:,.0f}" if name != "mnist" else "—" for x in (n, t)]
         rows.append({
-            "task": task, "batch × steps": f"{row['batch_size']} × {row['num_steps']}",
+            "shape": name, "H": str(row["hidden_size"]), "batch × steps": f"{row['batch_size']} × {row['num_steps']}",
             "NumPy samples/s (min–max)": f"{n['samples_per_second']:,.0f} ({n['min']:,.0f}–{n['max']:,.0f})",
             "TF samples/s (min–max)": f"{t['samples_per_second']:,.0f} ({t['min']:,.0f}–{t['max']:,.0f})",
             "NumPy / TF": f"**{row['speedup']:.2f}×**", "NumPy tokens/s": tokens[0], "TF tokens/s": tokens[1],
@@ -253,7 +271,7 @@ def merged(report: dict, path) -> dict:
     except (OSError, ValueError, KeyError):
         return report
     kept = {task: row for task, row in earlier.items() if task not in report["tasks"] and "measured" in row}
-    order = [task for task in TASKS if task in kept or task in report["tasks"]]
+    order = [case.name for case in bench_cases() if case.name in kept or case.name in report["tasks"]]
     return {**report, "tasks": {task: report["tasks"].get(task) or kept[task] for task in order}}
 
 
@@ -268,6 +286,6 @@ def main_bench(tasks, rounds: int, out_dir) -> int:
     return 0
 
 
-if __name__ == "__main__":  # one bench process: python -m harness.bench TASK TWIN REPEATS STEPS
-    task_name, twin_name, repeats_text, steps_text = sys.argv[1:5]
-    print(json.dumps(measure(task_name, twin_name, int(repeats_text), int(steps_text))))
+if __name__ == "__main__":  # one bench process: python -m harness.bench CASE TWIN REPEATS STEPS
+    case_name, twin_name, repeats_text, steps_text = sys.argv[1:5]
+    print(json.dumps(measure(case_name, twin_name, int(repeats_text), int(steps_text))))

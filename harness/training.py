@@ -12,6 +12,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .checkpoints import load_checkpoint, save_checkpoint
+from .dropout import with_dropout
 from twin_contract import Batch, Schedule
 from .tasks import TaskData, batch_digest
 
@@ -109,6 +110,7 @@ def _train_epoch(twin, model, task: TaskData, config: dict, schedule: Schedule, 
     bar = tqdm(batches, desc=f"{twin.NAME} epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
     start = time.perf_counter()
     for step, batch in enumerate(bar):
+        batch = with_dropout(batch, task.spec, config["model"]["dropout"], config["seed"], epoch, step)
         result = twin.train_step(model, batch, lr, schedule.clip_norm, state)
         problem = _divergence(result, max_grad_norm)
         if problem:

@@ -1,7 +1,11 @@
 """The two model heads, built from layers (listed below), and the twin interface.
 
-pooled:   [Embedding] -> LSTM -> mean over real steps -> Linear -> softmax CE (one label per sequence)
-per_step: [Embedding] -> LSTM -> Linear at every step -> softmax CE over real tokens
+pooled:   [Embedding ⊕ features] -> LSTM stack -> mean over real steps -> Linear -> softmax CE (one label per sequence)
+per_step: [Embedding ⊕ features] -> LSTM stack -> Linear at every step -> softmax CE over real tokens
+
+The LSTM stack (stack.py) is L layers, each forward or bidirectional; the harness's dropout
+masks multiply each layer's input and the output layer's. With tied embeddings the Linear's
+kernel is the embedding's transpose, and the embedding's gradient sums both uses.
 
 Every public function here has the same name, signature and meaning in impl_tensorflow.
 """
@@ -26,10 +30,10 @@ from twin_contract import (
 from .embedding import embedding_backward, embedding_forward
 from .linear import linear_forward
 from .loss import softmax_cross_entropy, token_weights
-from .lstm import LSTMCache, lstm_backward, lstm_forward
 from .output_layer import linear_cross_entropy
 from .pooling import masked_mean_backward, masked_mean_forward
 from .sgd import clip_by_global_norm, sgd_update
+from .stack import StackCache, stack_backward, stack_forward
 from .workspace import Workspace
 
 
@@ -38,16 +42,17 @@ class NumpyModel:
     spec: ModelSpec
     params: dict[str, np.ndarray]  # canonical names and shapes, all of dtype
     dtype: np.dtype
-    workspaces: list[Workspace] = field(default_factory=list)  # each LSTM layer's scratch arrays, reused
+    workspaces: list[Workspace] = field(default_factory=list)  # each LSTM's scratch arrays, reused
 
 
 class _Features(NamedTuple):
-    """The input to the output layer, and what the LSTM's backward pass needs."""
+    """The input to the output layer, and what the backward pass needs."""
 
-    features: np.ndarray  # (N, H) pooled, or (N, T, H) per step
+    features: np.ndarray  # (N, K·H) pooled, or (N, T, K·H) per step, after the output dropout
     token_mask: Optional[np.ndarray]  # the tokens the loss averages over; None = all
     state: State
-    lstm: list[LSTMCache]  # one per layer, bottom up
+    stack: StackCache
+    output_dropout: Optional[np.ndarray]  # the output layer's input mask, or None
 
 
 def build_model(spec: ModelSpec, weights: dict[str, np.ndarray], dtype="float32") -> NumpyModel:
@@ -55,7 +60,7 @@ def build_model(spec: ModelSpec, weights: dict[str, np.ndarray], dtype="float32"
     dtype = check_dtype(dtype)
     check_weights(spec, weights)
     params = {name: np.array(weights[name], dtype=dtype) for name in spec.weight_shapes()}
-    return NumpyModel(spec, params, dtype, [Workspace() for _ in range(spec.layers)])
+    return NumpyModel(spec, params, dtype, [Workspace() for _ in spec.direction_names()])
 
 
 def get_weights(model: NumpyModel) -> dict[str, np.ndarray]:
@@ -69,7 +74,7 @@ def predict(model: NumpyModel, batch: Batch, state: Optional[State] = None):
     logits: (N, C) for the pooled head, (N, T, C) for the per-step head.
     """
     out = _lstm_features(model, batch, state)
-    logits = linear_forward(out.features, model.params["dense/kernel"], model.params["dense/bias"])
+    logits = linear_forward(out.features, _dense_kernel(model), model.params["dense/bias"])
     loss, _ = softmax_cross_entropy(logits, np.asarray(batch.targets), out.token_mask)
     return logits, loss, out.state
 
@@ -78,28 +83,36 @@ def loss_and_grads(model: NumpyModel, batch: Batch, state: Optional[State] = Non
     """-> (loss, grads, final state); grads has one entry per trainable canonical weight."""
     spec, p = model.spec, model.params
     out = _lstm_features(model, batch, state)
-    grads = {}
-    # Linear -> softmax cross-entropy, forward and backward at once: (M, H) features, M = N or N·T
-    H = spec.hidden_size
+    # Linear -> softmax cross-entropy, forward and backward at once: (M, K·H) features, M = N or N·T
     targets = np.asarray(batch.targets).reshape(-1)
-    loss, dfeatures, grads["dense/kernel"], grads["dense/bias"] = linear_cross_entropy(
-        out.features.reshape(-1, H), p["dense/kernel"], p["dense/bias"], targets,
+    loss, dfeatures, dW, grads_bias = linear_cross_entropy(
+        out.features.reshape(-1, spec.output_size), _dense_kernel(model), p["dense/bias"], targets,
         token_weights(out.token_mask, len(targets), model.dtype),
     )
-    T = out.lstm[0].xs.shape[0]
+    grads = {"dense/bias": grads_bias}
+    dfeatures = dfeatures.reshape(out.features.shape)
+    if out.output_dropout is not None:
+        dfeatures *= out.output_dropout
     if spec.head == "pooled":
-        dh_seq = masked_mean_backward(dfeatures, batch.mask, T)  # (N, T, H)
+        dh_seq = masked_mean_backward(dfeatures, batch.mask, out.stack.lstm[0].xs.shape[0])  # (N, T, K·H)
     else:
-        dh_seq = dfeatures.reshape(out.features.shape)
+        dh_seq = dfeatures
     train_embedding = spec.has_embedding and spec.train_embedding
-    for k in reversed(range(spec.layers)):  # the top layer first; each hands its input's gradient down
-        lstm = lstm_backward(dh_seq, None, None, out.lstm[k], model.workspaces[k],
-                             input_grad=k > 0 or train_embedding)
-        name = spec.lstm_names()[k]
-        grads[f"{name}/kernel"], grads[f"{name}/recurrent_kernel"], grads[f"{name}/bias"] = lstm.Wx, lstm.Wh, lstm.b
-        dh_seq = lstm.x  # (N, T, H) below the top, or (N, T, E) for the embedding
+    dx, lstm_grads = stack_backward(spec, dh_seq, out.stack, model.workspaces,
+                                    input_grad=train_embedding or bool(spec.features))
+    grads.update(lstm_grads)
+    if spec.features:  # the input was [word vector, feature vectors...]: each takes its columns
+        widths = [spec.input_size] + [f.size for f in spec.features]
+        parts = np.split(dx, np.cumsum(widths)[:-1], axis=-1)
+        dx = parts[0]
+        for k, (feature, part) in enumerate(zip(spec.features, parts[1:])):
+            grads[f"{feature.name}_embedding"] = embedding_backward(part, batch.features[:, :, k], feature.vocab_size)
     if train_embedding:
-        grads["embedding"] = embedding_backward(dh_seq, batch.inputs, spec.vocab_size)
+        grads["embedding"] = embedding_backward(dx, batch.inputs, spec.vocab_size)
+    if spec.tie_embeddings:  # the output layer's kernel is embedding.T: its gradient joins the lookup's
+        grads["embedding"] += dW.T
+    else:
+        grads["dense/kernel"] = dW
     return loss, {name: grads[name] for name in spec.trainable_names()}, out.state
 
 
@@ -114,24 +127,28 @@ def train_step(
 
 
 def _lstm_features(model: NumpyModel, batch: Batch, state: Optional[State]) -> _Features:
-    """[Embedding] -> LSTM -> pooled (N, H) or per-step (N, T, H) features for the output layer."""
+    """[Embedding ⊕ features] -> LSTM stack -> pooled (N, K·H) or per-step (N, T, K·H) features for the
+    output layer, after the output dropout."""
     spec, p = model.spec, model.params
     check_batch(spec, batch, state)
     mask = batch.mask
     if spec.has_embedding:
         x = embedding_forward(batch.inputs, p["embedding"])  # (N, T, E)
+        if spec.features:
+            x = np.concatenate([x] + [embedding_forward(batch.features[:, :, k], p[f"{f.name}_embedding"])
+                                      for k, f in enumerate(spec.features)], axis=-1)  # (N, T, E + Σ sizes)
     else:
         x = np.asarray(batch.inputs, dtype=model.dtype)  # (N, T, D)
-    caches, finals = [], []
-    for k, name in enumerate(spec.lstm_names()):  # each layer's output sequence is the next one's input
-        h0, c0 = (None, None) if state is None else (state.h[k].astype(model.dtype), state.c[k].astype(model.dtype))
-        x, final, cache = lstm_forward(
-            x, p[f"{name}/kernel"], p[f"{name}/recurrent_kernel"], p[f"{name}/bias"], h0, c0, mask,
-            model.workspaces[k]
-        )  # x becomes h_seq (N, T, H)
-        caches.append(cache)
-        finals.append(final)
-    state = State(np.stack([h for h, _ in finals]), np.stack([c for _, c in finals]))  # (L, N, H) copies
-    if spec.head == "pooled":
-        return _Features(masked_mean_forward(x, mask), None, state, caches)
-    return _Features(x, mask, state, caches)
+    dropout = None if batch.dropout is None else tuple(m.astype(model.dtype) for m in batch.dropout)
+    h_seq, state, stack = stack_forward(spec, p, x, state, mask, None if dropout is None else dropout[:-1],
+                                        model.workspaces)
+    features, token_mask = (masked_mean_forward(h_seq, mask), None) if spec.head == "pooled" else (h_seq, mask)
+    output_dropout = None if dropout is None else dropout[-1]
+    if output_dropout is not None:
+        features = features * output_dropout
+    return _Features(features, token_mask, state, stack, output_dropout)
+
+
+def _dense_kernel(model: NumpyModel) -> np.ndarray:
+    """The output layer's kernel (K·H, C): its own, or the tied embedding's transpose (a view)."""
+    return model.params["embedding"].T if model.spec.tie_embeddings else model.params["dense/kernel"]

@@ -1,9 +1,11 @@
 """The TensorFlow twin: the same two heads with Keras's own layers, trained by a compiled step.
 
 Keras's Embedding, LSTM (activation tanh, recurrent activation sigmoid, gate order
-i, f, c, o, masking that carries the state through padded steps) and Dense
-compute exactly what impl_numpy computes; the masked pooling, the masked loss,
-clipping and the SGD update are written with plain TensorFlow ops.
+i, f, c, o, masking that carries the state through padded steps), Bidirectional (merge
+mode concat) and Dense compute exactly what impl_numpy computes; the harness's dropout
+masks are multiplied in, and the masked pooling, the masked loss, the tied output layer
+(a matmul with the embedding matrix), clipping and the SGD update are written with plain
+TensorFlow ops.
 
 Every public function here has the same name, signature and meaning in impl_numpy.
 """
@@ -56,29 +58,39 @@ class TensorflowModel:
 
     def __init__(self, spec: ModelSpec, weights: dict[str, np.ndarray], dtype: np.dtype):
         self.spec, self.dtype = spec, dtype
-        D, H, C = spec.input_size, spec.hidden_size, spec.num_classes
-        self.embedding = None
+        self.variables = {}
+        self.embedding, self.feature_embeddings = None, []
         if spec.has_embedding:
             self.embedding = keras.layers.Embedding(
-                spec.vocab_size, D, trainable=spec.train_embedding, dtype=dtype.name
+                spec.vocab_size, spec.input_size, trainable=spec.train_embedding, dtype=dtype.name
             )
             self.embedding.build((None, None))
-        self.lstms = []  # stacked, bottom up
-        for k in range(spec.layers):
-            lstm = keras.layers.LSTM(H, return_sequences=True, return_state=True, dtype=dtype.name)
-            lstm.build((None, None, D if k == 0 else H))
+            self.variables["embedding"] = self.embedding.embeddings
+        for feature in spec.features:
+            layer = keras.layers.Embedding(feature.vocab_size, feature.size, dtype=dtype.name)
+            layer.build((None, None))
+            self.feature_embeddings.append(layer)
+            self.variables[f"{feature.name}_embedding"] = layer.embeddings
+        self.lstms = []  # stacked, bottom up: LSTM layers, or Bidirectional wrappers of two
+        for k, name in enumerate(spec.lstm_names()):
+            lstm = keras.layers.LSTM(spec.hidden_size, return_sequences=True, return_state=True, dtype=dtype.name)
+            cells = [(name, lstm.cell)]
+            if spec.bidirectional:
+                lstm = keras.layers.Bidirectional(lstm, merge_mode="concat", dtype=dtype.name)
+                cells = [(name, lstm.forward_layer.cell), (f"{name}/backward", lstm.backward_layer.cell)]
+            lstm.build((None, None, spec.layer_input_size(k)))
             self.lstms.append(lstm)
-        self.dense = keras.layers.Dense(C, dtype=dtype.name)
-        self.dense.build((None, H))
-
-        self.variables = {}
-        for name, lstm in zip(spec.lstm_names(), self.lstms):
-            self.variables.update({f"{name}/kernel": lstm.cell.kernel,
-                                   f"{name}/recurrent_kernel": lstm.cell.recurrent_kernel,
-                                   f"{name}/bias": lstm.cell.bias})
-        self.variables.update({"dense/kernel": self.dense.kernel, "dense/bias": self.dense.bias})
-        if self.embedding is not None:
-            self.variables = {"embedding": self.embedding.embeddings, **self.variables}
+            for prefix, cell in cells:
+                self.variables.update({f"{prefix}/kernel": cell.kernel, f"{prefix}/recurrent_kernel": cell.recurrent_kernel,
+                                       f"{prefix}/bias": cell.bias})
+        if spec.tie_embeddings:  # the kernel is the embedding's transpose: only the bias is the output layer's own
+            self.dense = None
+            self.variables["dense/bias"] = tf.Variable(np.zeros(spec.num_classes, dtype), name="dense/bias")
+        else:
+            self.dense = keras.layers.Dense(spec.num_classes, dtype=dtype.name)
+            self.dense.build((None, spec.output_size))
+            self.variables.update({"dense/kernel": self.dense.kernel, "dense/bias": self.dense.bias})
+        self.variables = {name: self.variables[name] for name in spec.weight_shapes()}  # the canonical order
         for name, variable in self.variables.items():
             variable.assign(np.asarray(weights[name], dtype=dtype))
         self.trainable = [self.variables[name] for name in spec.trainable_names()]
@@ -87,33 +99,46 @@ class TensorflowModel:
         self.compiled_loss_and_grads = tf.function(self._loss_and_grads, reduce_retracing=True)
         self.compiled_train_step = tf.function(self._train_step, reduce_retracing=True)
 
-    def _predict(self, inputs, targets, mask, h0, c0):
-        """-> logits (N, C) or (N, T, C), loss, h_T, c_T (each (L, N, H))."""
+    def _predict(self, inputs, targets, mask, features, dropout, h0, c0):
+        """-> logits (N, C) or (N, T, C), loss, h_T, c_T (each (L·K, N, H))."""
         h_seq = inputs if self.embedding is None else self.embedding(inputs)  # (N, T, D)
+        if self.feature_embeddings:
+            h_seq = tf.concat([h_seq] + [layer(features[:, :, k]) for k, layer in enumerate(self.feature_embeddings)],
+                              axis=-1)
+        K = self.spec.directions
         h_T, c_T = [], []
         for k, lstm in enumerate(self.lstms):  # each layer's output sequence is the next one's input
-            initial_state = None if h0 is None else [h0[k], c0[k]]
-            h_seq, h, c = lstm(h_seq, initial_state=initial_state, mask=mask)  # (N, T, H)
-            h_T.append(h)
-            c_T.append(c)
+            if dropout is not None:
+                h_seq = h_seq * dropout[k]
+            initial_state = None
+            if h0 is not None:  # Bidirectional takes the forward (h, c), then the backward (h, c)
+                initial_state = [s[k * K + d] for d in range(K) for s in (h0, c0)]
+            h_seq, *finals = lstm(h_seq, initial_state=initial_state, mask=mask)  # (N, T, K·H)
+            h_T += finals[0::2]
+            c_T += finals[1::2]
         h_T, c_T = tf.stack(h_T), tf.stack(c_T)
         if self.spec.head == "pooled":
-            features = _masked_mean(h_seq, mask)  # (N, H)
+            features = _masked_mean(h_seq, mask)  # (N, K·H)
             token_mask = None
         else:
             features = h_seq
             token_mask = mask
-        logits = self.dense(features)
+        if dropout is not None:
+            features = features * dropout[-1]
+        if self.dense is None:  # tied: features · embeddingᵀ + bias
+            logits = tf.linalg.matmul(features, self.embedding.embeddings, transpose_b=True) + self.variables["dense/bias"]
+        else:
+            logits = self.dense(features)
         token_losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=logits)
         return logits, _masked_mean_all(token_losses, token_mask), h_T, c_T
 
-    def _loss_and_grads(self, inputs, targets, mask, h0, c0):
+    def _loss_and_grads(self, inputs, targets, mask, features, dropout, h0, c0):
         with tf.GradientTape() as tape:
-            _, loss, h_T, c_T = self._predict(inputs, targets, mask, h0, c0)
+            _, loss, h_T, c_T = self._predict(inputs, targets, mask, features, dropout, h0, c0)
         return loss, tape.gradient(loss, self.trainable), h_T, c_T
 
-    def _train_step(self, inputs, targets, mask, h0, c0, lr, clip_norm):
-        loss, grads, h_T, c_T = self._loss_and_grads(inputs, targets, mask, h0, c0)
+    def _train_step(self, inputs, targets, mask, features, dropout, h0, c0, lr, clip_norm):
+        loss, grads, h_T, c_T = self._loss_and_grads(inputs, targets, mask, features, dropout, h0, c0)
         grads = [_sum_repeated_rows(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
         if clip_norm is None:
             grad_norm = tf.linalg.global_norm(grads)
@@ -127,12 +152,14 @@ class TensorflowModel:
         return loss, grad_norm, h_T, c_T
 
     def tensors(self, batch: Batch, state: Optional[State]) -> tuple:
-        """The batch and state as the compiled functions' first five arguments."""
+        """The batch and state as the compiled functions' first seven arguments."""
         check_batch(self.spec, batch, state)
         inputs = batch.inputs if self.spec.has_embedding else np.asarray(batch.inputs, self.dtype)
         mask = None if batch.mask is None else tf.constant(batch.mask)
+        features = None if batch.features is None else tf.constant(batch.features)
+        dropout = None if batch.dropout is None else tuple(_tensor(m, self.dtype) for m in batch.dropout)
         h0, c0 = (None, None) if state is None else (_tensor(state.h, self.dtype), _tensor(state.c, self.dtype))
-        return tf.constant(inputs), tf.constant(batch.targets), mask, h0, c0
+        return tf.constant(inputs), tf.constant(batch.targets), mask, features, dropout, h0, c0
 
 
 def build_model(spec: ModelSpec, weights: dict[str, np.ndarray], dtype="float32") -> TensorflowModel:

@@ -16,22 +16,33 @@ from twin_contract import ModelSpec
 
 
 def test_cases_take_model_shapes_from_configs():
-    cases = {c.task: c for c in bench_cases()}
-    assert sorted(cases) == ["imdb", "mnist", "ptb_lm", "ptb_pos"]
+    cases = {c.name: c for c in bench_cases()}
+    assert sorted(cases) == ["imdb", "mnist", "ptb_lm", "ptb_lm, 2 layers, dropout", "ptb_pos",
+                             "ptb_pos, bidirectional 2 layers"]
     assert (cases["mnist"].batch_size, cases["mnist"].num_steps, cases["mnist"].spec.input_size) == (64, 28, 28)
     assert cases["ptb_lm"].carries_state and cases["ptb_lm"].spec.num_classes == 10000
     assert cases["imdb"].spec.vocab_size == 20000 and cases["imdb"].spec.head == "pooled"
+    pos, lm = cases["ptb_pos, bidirectional 2 layers"], cases["ptb_lm, 2 layers, dropout"]
+    assert (pos.spec.layers, pos.spec.bidirectional, pos.spec.hidden_size, pos.batch_size) == (2, True, 128, 8)
+    assert (lm.spec.layers, lm.dropout, lm.spec.hidden_size, lm.num_steps, lm.task) == (2, 0.5, 200, 35, "ptb_lm")
+
+
+def test_matmul_flops_count_every_layer_and_direction():
+    spec = ModelSpec("per_step", 3, 5, 2, vocab_size=4, layers=2, bidirectional=True)
+    case = BenchCase("t", "t", spec, batch_size=4, num_steps=6, carries_state=False)
+    lstm = 2 * (2 * 4 * 6 * 20 * (3 + 5)) + 2 * (2 * 4 * 6 * 20 * (10 + 5))  # layer 0 reads 3, layer 1 reads 2·5
+    assert case.matmul_flops() == 3 * (lstm + 2 * 4 * 6 * 10 * 2)
 
 
 def test_matmul_flops_counts_forward_and_backward():
-    case = BenchCase("t", ModelSpec("pooled", 3, 5, 2), batch_size=4, num_steps=6, carries_state=False)
+    case = BenchCase("t", "t", ModelSpec("pooled", 3, 5, 2), batch_size=4, num_steps=6, carries_state=False)
     forward = 2 * 4 * 6 * 20 * (3 + 5) + 2 * 4 * 5 * 2
     assert case.matmul_flops() == 3 * forward
 
 
 def test_time_twin_times_repeats_and_rejects_a_diverging_model():
     spec = ModelSpec("per_step", 4, 6, 7, vocab_size=11)
-    case = BenchCase("t", spec, batch_size=3, num_steps=5, carries_state=True)
+    case = BenchCase("t", "t", spec, batch_size=3, num_steps=5, carries_state=True)
     timing = time_twin(case, impl_numpy, warmup=1, repeats=3, steps=2)
     assert len(timing["seconds_per_step"]) == 3 and all(t > 0 for t in timing["seconds_per_step"])
     assert timing["tokens_per_batch"] == 15
@@ -81,16 +92,16 @@ def test_bench_alternates_fresh_processes_and_reports_medians(monkeypatch):
 
 
 def test_bench_table():
-    row = {"batch_size": 64, "num_steps": 28,
+    row = {"batch_size": 64, "num_steps": 28, "hidden_size": 128,
            "numpy": {"samples_per_second": 3000.0, "min": 2900.0, "max": 3100.0, "gflops": 40.0,
                      "gemm_fraction": 0.41, "peak_rss_mib": 200.0, "tokens_per_second": 84000.0},
            "tensorflow": {"samples_per_second": 1000.0, "min": 950.0, "max": 1040.0, "peak_rss_mib": 800.0,
                           "tokens_per_second": 28000.0},
            "speedup": 3.0}
     table = re.sub(r" +", " ", bench_markdown({"tasks": {"mnist": row, "imdb": row}}))  # cells unpadded
-    assert "| mnist | 64 × 28 | 3,000 (2,900–3,100) | 1,000 (950–1,040) | **3.00×** | — | — | 40.0 | 41% | 200 | 800 |" \
+    assert "| mnist | 128 | 64 × 28 | 3,000 (2,900–3,100) | 1,000 (950–1,040) | **3.00×** | — | — | 40.0 | 41% | 200 | 800 |" \
         in table
-    assert "| imdb | 64 × 28 | 3,000 (2,900–3,100) | 1,000 (950–1,040) | **3.00×** | 84,000 | 28,000 |" in table
+    assert "| imdb | 128 | 64 × 28 | 3,000 (2,900–3,100) | 1,000 (950–1,040) | **3.00×** | 84,000 | 28,000 |" in table
 
 
 def test_bench_of_one_task_merges_into_the_report(monkeypatch, tmp_path):
@@ -111,7 +122,7 @@ def test_bench_of_one_task_merges_into_the_report(monkeypatch, tmp_path):
 def test_bench_batches_are_the_parity_generators_at_the_real_shapes():
     from harness.parity import random_batch
 
-    cases = {c.task: c for c in bench_cases()}
+    cases = {c.name: c for c in bench_cases()}
     assert (cases["imdb"].padding, cases["ptb_pos"].padding, cases["ptb_lm"].padding) == ("pre", "post", None)
     batch = random_batch(cases["ptb_pos"], np.random.default_rng(0))
     assert batch.inputs.shape == (32, 48) and batch.mask[0].all() and not batch.mask.all()

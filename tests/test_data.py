@@ -160,6 +160,29 @@ def test_ptb_pos_split_by_file_drops_traces(tmp_path, make_treebank):
     assert valid_words[0] == "<unk>"  # Name9 is unseen in training
 
 
+@pytest.mark.parametrize("word, shape", [
+    ("the", "lower"), ("Pierre", "Capitalised"), ("I", "Capitalised"), ("IBM", "UPPER"), ("-LRB-", "UPPER"),
+    ("McDonald", "miXed"), ("1.5", "number"), ("3,000", "number"), ("10-year", "alphanumeric"),
+    ("Name9", "alphanumeric"), (",", "punctuation"), ("--", "punctuation")])
+def test_word_shapes(word, shape):
+    assert ptb_pos.SHAPES[ptb_pos.word_shape(word)] == shape
+
+
+def test_ptb_pos_word_features_come_from_the_raw_tokens(tmp_path, monkeypatch, make_treebank):
+    monkeypatch.setenv("LSTM_TWINS_CACHE", str(tmp_path / "cache"))
+    make_treebank(tmp_path)
+    plain = ptb_pos.load_ptb_pos(tmp_path, min_count=2)
+    data = ptb_pos.load_ptb_pos(tmp_path, min_count=2, suffix_length=2)
+    assert plain["suffixes"] == ["<pad>", "<unk>"]  # no suffix feature asked for
+    assert data["suffixes"] == ["<pad>", "<unk>", ".", "at", "en", "re"]  # ".", s-at, vink-en, pier-re
+    words, tags, shapes, suffixes = data["valid"]  # "Name9 sat ." and "Vinken sat ."
+    np.testing.assert_array_equal(shapes.offsets, words.offsets)
+    assert [ptb_pos.SHAPES[k] for k in shapes[0]] == ["alphanumeric", "lower", "punctuation"]  # before lowercasing
+    assert [ptb_pos.SHAPES[k] for k in shapes[1]] == ["Capitalised", "lower", "punctuation"]
+    assert [data["suffixes"][k] for k in suffixes[0]] == ["<unk>", "at", "."]  # "e9" unseen in training
+    np.testing.assert_array_equal(data["train"][0].flat, plain["train"][0].flat)  # the words as before
+
+
 def test_ptb_pos_extra_words_join_the_vocabulary(tmp_path, monkeypatch, make_treebank):
     monkeypatch.setenv("LSTM_TWINS_CACHE", str(tmp_path / "cache"))
     make_treebank(tmp_path)

@@ -60,6 +60,6 @@ def test_ptb_lm_counts():
 def test_ptb_pos_counts():
     data = load_or_skip(ptb_pos.load_ptb_pos)
     splits = [data[s] for s in ("train", "valid", "test")]
-    assert sum(len(words) for words, _ in splits) == 3914
-    assert sum(len(words.flat) for words, _ in splits) == 94084
+    assert sum(len(words) for words, *_ in splits) == 3914
+    assert sum(len(words.flat) for words, *_ in splits) == 94084
     assert len(data["tags"]) == 45 and "-NONE-" not in data["tags"]

@@ -22,7 +22,7 @@ import numpy as np
 from ..atomic_files import write_npz_atomic
 from .locations import CACHE_ENV, cache_dir
 
-CACHE_FORMAT = 1  # bump when a loader's output changes for the same sources and options
+CACHE_FORMAT = 2  # bump when a loader's output changes for the same sources and options
 _FILE = re.compile(r"^[a-z_]+-([0-9a-f]{16}-)?[0-9a-f]{16}\.npz$")  # ours (the older one-hash name included)
 _warned: set[Path] = set()
 
