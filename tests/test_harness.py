@@ -553,3 +553,82 @@ def test_a_stacked_model_trains_in_both_twins_alike_and_keeps_one_layer_names(da
     runs = [train_twin(twin, prepare_task(config, data_root), config, epochs=1, progress=False) for twin in TWINS]
     a, b = (r["history"][0]["train"]["loss"] for r in runs)
     assert a == pytest.approx(b, rel=1e-10)
+
+
+def family_config(task: str, **model) -> dict:
+    """The task's project config at a tiny size (float64, one epoch), with these model keys."""
+    raw = yaml.safe_load(config_path(task).read_text())
+    raw["model"].update({"hidden_size": 6, "embedding": "random", "train_embedding": True, **model})
+    raw["training"].update({"batch_size": 4, "epochs": 1, "dtype": "float64"})
+    return raw
+
+
+def losses_of_both_twins(config: dict, data_root) -> list[float]:
+    return [train_twin(twin, prepare_task(config, data_root), config, epochs=1, progress=False)["history"][0]["train"]
+            ["loss"] for twin in TWINS]
+
+
+def test_the_lstm_family_trains_alike_in_both_twins_on_pos(tmp_path, monkeypatch, make_treebank):
+    monkeypatch.setenv("LSTM_TWINS_CACHE", str(tmp_path / "cache"))
+    make_treebank(tmp_path / "data")
+    raw = family_config("ptb_pos", layers=2, bidirectional=True, dropout=0.3)
+    raw["data"].update({"word_shape": True, "suffix_length": 2, "feature_size": 3})
+    config = resolve_config(raw)
+    task = prepare_task(config, tmp_path / "data")
+    assert [f.name for f in task.spec.features] == ["shape", "suffix"]
+    assert task.weights["shape_embedding"].shape == (8, 3) and task.weights["lstm/kernel"].shape == (50 + 6, 24)
+    assert task.weights["lstm_1/backward/kernel"].shape == (12, 24)  # reads both directions of the layer below
+    batch = task.batches("train", 0)[0]
+    assert batch.features.shape == batch.inputs.shape + (2,) and batch.dropout is None  # masks come at step time
+    numpy_loss, tensorflow_loss = losses_of_both_twins(config, tmp_path / "data")
+    assert numpy_loss == pytest.approx(tensorflow_loss, rel=1e-10)
+    without_dropout = resolve_config({**raw, "model": {**raw["model"], "dropout": 0.0}})
+    assert losses_of_both_twins(without_dropout, tmp_path / "data")[0] != numpy_loss  # the masks did act
+
+
+def test_a_tied_lm_with_dropout_trains_alike_in_both_twins(tmp_path, monkeypatch, make_ptb):
+    monkeypatch.setenv("LSTM_TWINS_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "data").mkdir()
+    make_ptb(tmp_path / "data")
+    raw = family_config("ptb_lm", tie_embeddings=True, embedding_size=6, dropout=0.3, layers=2)
+    raw["data"]["num_steps"] = 3
+    config = resolve_config(raw)
+    task = prepare_task(config, tmp_path / "data")
+    assert "dense/kernel" not in task.weights and task.spec.tie_embeddings
+    numpy_loss, tensorflow_loss = losses_of_both_twins(config, tmp_path / "data")
+    assert numpy_loss == pytest.approx(tensorflow_loss, rel=1e-10)
+
+
+FAMILY_BAD = [
+    ("ptb_lm", {"bidirectional": True}, "model.bidirectional is true; task ptb_lm predicts the next token"),
+    ("imdb", {"tie_embeddings": True}, "model.tie_embeddings is true; task imdb does not predict tokens"),
+    ("ptb_lm", {"tie_embeddings": True, "embedding_size": 6, "train_embedding": False},
+     "tie_embeddings is true with train_embedding false"),
+    ("ptb_lm", {"tie_embeddings": True}, r"output size to equal model.embedding_size \(6 vs 50\)"),
+    ("ptb_lm", {"embedding": "glove", "embedding_size": 100}, "model.embedding_size is 100; GloVe vectors have 50"),
+    ("ptb_pos", {"dropout": 1.0}, r"model.dropout is 1.0; expected float >= 0.0 and < 1.0"),
+    ("ptb_pos", {"dropout": -0.1}, r"model.dropout is -0.1"),
+    ("ptb_pos", {"bidirectional": "yes"}, "model.bidirectional is 'yes'; expected bool"),
+    ("ptb_pos", {"embedding_size": 0}, "model.embedding_size is 0"),
+]
+
+
+@pytest.mark.parametrize("task, model, message", FAMILY_BAD)
+def test_impossible_lstm_family_configs_are_one_line_errors(task, model, message):
+    with pytest.raises(ConfigError, match=message) as error:
+        resolve_config(family_config(task, **model), "family.yaml")
+    assert "\n" not in str(error.value) and str(error.value).startswith("family.yaml: ")
+
+
+@pytest.mark.parametrize("data, message", [({"suffix_length": -1}, "data.suffix_length is -1"),
+                                           ({"word_shape": 1}, "data.word_shape is 1; expected bool"),
+                                           ({"feature_size": 0}, "data.feature_size is 0")])
+def test_bad_word_feature_keys_are_one_line_errors(data, message):
+    raw = family_config("ptb_pos")
+    raw["data"].update(data)
+    with pytest.raises(ConfigError, match=message):
+        resolve_config(raw, "family.yaml")
+    raw = family_config("imdb")
+    raw["data"].update(data)
+    with pytest.raises(ConfigError, match="unknown key data"):  # word features are POS's
+        resolve_config(raw, "family.yaml")

@@ -46,10 +46,13 @@ def pad(batch: Batch, extra: int, side: str) -> Batch:
     width = [(0, 0), (extra, 0) if side == "pre" else (0, extra)]
     inputs = np.pad(batch.inputs, width + [(0, 0)] * (batch.inputs.ndim - 2))
     targets = batch.targets if batch.targets.ndim == 1 else np.pad(batch.targets, width)
-    return Batch(inputs, targets, np.pad(batch.mask, width))
+    features = None if batch.features is None else np.pad(batch.features, width + [(0, 0)])
+    return Batch(inputs, targets, np.pad(batch.mask, width), features)
 
 
-@pytest.mark.parametrize("name", ["imdb", "ptb_pos"])
+# The backward direction reads only the real steps: more padding on either side changes nothing.
+@pytest.mark.parametrize("name", ["imdb", "ptb_pos", "ptb_pos, bidirectional 2 layers, post-padding",
+                                  "imdb, bidirectional, holes", "ptb_pos, word features, bidirectional"])
 @pytest.mark.parametrize("side", ["pre", "post"])
 def test_padding_never_changes_real_outputs_or_loss(name, side):
     case = CASES[name]

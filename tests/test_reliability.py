@@ -79,7 +79,11 @@ def final_state(env):
     return run, weights
 
 
-def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(env, tmp_path):
+@pytest.mark.parametrize("model", [{}, {"dropout": 0.3, "layers": 2}], ids=["plain", "dropout, 2 layers"])
+def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(env, tmp_path, model):
+    if model:  # dropout masks come from (seed, epoch, step): a resumed run draws the ones it would have
+        env["config"] = resolve_config({**env["config"], "model": {**env["config"]["model"], **model}})
+        env["config_file"].write_text(yaml.safe_dump(env["config"]))
     done = train_in_subprocess(env)
     assert done.returncode == 0, done.stderr
     reference_run, reference_weights = final_state(env)
@@ -363,3 +367,19 @@ def test_a_cut_checkpoint_is_a_one_line_error_and_nothing_is_rewritten(env):
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "cannot read the checkpoint" in done.stderr and done.stderr.count("\n") == 1
     assert (folder / "comparison.md").read_text() == "earlier page"
+
+
+def test_dropout_masks_depend_on_the_seed_epoch_and_step_only():
+    from harness.dropout import with_dropout
+    from twin_contract import Batch, ModelSpec
+
+    spec = ModelSpec("per_step", 3, 4, 5, vocab_size=5, layers=2)
+    batch = Batch(np.ones((6, 7), np.int64), np.zeros((6, 7), np.int64))
+    masks = with_dropout(batch, spec, 0.5, 42, 1, 3).dropout
+    assert [m.shape for m in masks] == [(6, 7, 3), (6, 7, 4), (6, 7, 4)]
+    assert set(np.unique(np.concatenate([m.ravel() for m in masks]))) == {0.0, 2.0}  # inverted scaling
+    for again in with_dropout(batch, spec, 0.5, 42, 1, 3).dropout, with_dropout(batch, spec, 0.5, 42, 1, 3).dropout:
+        assert all(np.array_equal(a, b) for a, b in zip(masks, again))
+    for other in ((41, 1, 3), (42, 2, 3), (42, 1, 4)):
+        assert not np.array_equal(with_dropout(batch, spec, 0.5, *other).dropout[0], masks[0]), other
+    assert with_dropout(batch, spec, 0.0, 42, 1, 3) is batch  # p = 0: no masks at all
