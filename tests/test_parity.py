@@ -58,6 +58,18 @@ def test_parity_markdown_lists_every_case():
     assert "| mnist | 2.0e-16 | 50% |" in text
 
 
+def test_parity_tables_group_layers_directions_and_embeddings_by_kind():
+    row = {"logits": 1e-16, "d lstm/kernel": 1e-16, "d lstm_1/backward/kernel": 3e-16, "d lstm_1/bias": 2e-16,
+           "d embedding": 1e-16, "d shape_embedding": 4e-16, "d dense/kernel": 5e-16}
+    report = {"gradients": {"float64": {"family": row, "mnist": {"logits": 1e-16, "d lstm/kernel": 6e-16}}},
+              "trajectory": {}, "num_updates": 3, "schedule": {"lr0": 0.5, "decay": 0.1, "clip_norm": 0.3},
+              "steps_per_epoch": 10}
+    text = re.sub(r" +", " ", parity_markdown(report))
+    assert "| task shape | logits | d LSTM kernels | d LSTM biases | d embeddings | d dense/kernel |" in text
+    assert "| family | 1.0e-16 | 3.0e-16 | 2.0e-16 | 4.0e-16 | 5.0e-16 |" in text  # the largest of each kind
+    assert "| mnist | 1.0e-16 | 6.0e-16 | — | — | — |" in text
+
+
 def test_parity_fails_loudly_above_a_threshold(monkeypatch, tmp_path, capsys):
     import harness.parity
     from harness.__main__ import main
