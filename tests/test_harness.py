@@ -389,7 +389,8 @@ def save_checkpoint(*args, **kwargs):  # PAUSE_FILE: after the first checkpoint,
     written = real_save(*args, **kwargs)
     if os.environ.get("PAUSE_FILE"):
         open(os.environ["PAUSE_FILE"], "w").close()
-        time.sleep(60)
+        for _ in range(600):  # short sleeps: a Ctrl-C that a BLAS thread receives does not wake a long one
+            time.sleep(0.1)
     return written
 
 
