@@ -10,7 +10,7 @@ export LSTM_TWINS_DATA ?= $(abspath ../shared/data)
 endif
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: install test test-slow parity data compare compare-all readme bench clean clean-cache
+.PHONY: install test test-slow parity data compare compare-all sweep readme bench clean clean-cache
 
 TASK ?= mnist
 QUICK ?=
@@ -18,8 +18,12 @@ RESUME ?=
 SEEDS ?=
 CONFIG ?=
 DOWNLOAD ?=
+JOBS ?= 1
+RAY ?=
+THREADS ?=
 # A switch is on only for a true value: QUICK=1 (or yes, true, on); QUICK=0, no, false or empty leave it off.
 on = $(filter 1 y yes true on Y YES TRUE True ON On,$(1))
+SWEEP_OPTIONS = $(if $(RAY),--ray $(RAY),--jobs $(JOBS)) $(if $(THREADS),--threads-per-run $(THREADS))
 RUN_OPTIONS = $(if $(call on,$(QUICK)),--quick) $(if $(call on,$(RESUME)),--resume) $(if $(SEEDS),--seeds $(SEEDS))
 
 install: $(STAMP)
@@ -47,6 +51,9 @@ compare: $(STAMP)
 
 compare-all: $(STAMP)
 	for task in $$($(PY) -m harness tasks); do $(PY) -m harness compare --task $$task $(RUN_OPTIONS) || exit $$?; done
+
+sweep: $(STAMP)
+	$(PY) -m harness sweep $(if $(CONFIG),--config $(CONFIG),--task $(TASK)) $(RUN_OPTIONS) $(SWEEP_OPTIONS)
 
 bench: $(STAMP)
 	$(PY) -m harness bench

@@ -42,6 +42,27 @@ def main(argv=None) -> int:
         else:
             sub.add_argument("--seed", type=_non_negative, default=None, help="override the config's seed")
 
+    sweep = commands.add_parser("sweep", help="every (config, seed, twin) run, several at once: on this machine "
+                                              "(--jobs) or on a Ray cluster (--ray)")
+    sweep.add_argument("--task", nargs="+", choices=tuple(TASKS), default=[], help="the tasks' configs/<task>.yaml")
+    sweep.add_argument("--config", nargs="+", type=Path, default=[], help="config files")
+    sweep.add_argument("--seeds", type=_non_negative, nargs="+", default=None, metavar="SEED",
+                       help="each config once per seed (default: each config's seed)")
+    sweep.add_argument("--twins", nargs="+", choices=TWINS, default=list(TWINS), help="default: both")
+    where = sweep.add_mutually_exclusive_group()
+    where.add_argument("--jobs", type=_positive, default=1, help="runs at a time on this machine (default 1)")
+    where.add_argument("--ray", metavar="ADDRESS", help="run on the Ray cluster at ADDRESS; 'local' starts Ray here")
+    sweep.add_argument("--threads-per-run", type=_positive, default=None,
+                       help="BLAS/TF/NumPy-twin threads of each run (default: cores / jobs; 1 with --ray)")
+    sweep.add_argument("--epochs", type=_positive, default=None, help="override the configs' epochs")
+    sweep.add_argument("--quick", action="store_true", help="smoke runs: each config's small subset and few epochs")
+    sweep.add_argument("--resume", action="store_true",
+                       help="skip complete runs, continue interrupted ones from their checkpoints")
+    sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sweep.add_argument("--report", type=Path, default=None,
+                       help="also write the summary here as JSON (and beside it as .md), e.g. results/sweeps/NAME.json")
+    sweep.add_argument("--data-dir", type=Path, default=None, help="data folder (default $LSTM_TWINS_DATA or ./data)")
+
     divergence = commands.add_parser("divergence", help="how fast the twins' float64 trajectories separate on a config")
     _add_config_arguments(divergence)
     divergence.add_argument("--steps", type=_positive, default=200, help="SGD steps (default 200)")
@@ -58,7 +79,7 @@ def main(argv=None) -> int:
     commands.add_parser("clean-cache", help="delete the processed data caches ($LSTM_TWINS_CACHE or ./cache)")
     args = parser.parse_args(argv)
     return {"parity": _parity, "data": _data, "compare": _compare, "train": _train, "readme": _readme,
-            "bench": _bench, "divergence": _divergence, "clean-cache": _clean_cache,
+            "bench": _bench, "divergence": _divergence, "sweep": _sweep, "clean-cache": _clean_cache,
             "tasks": lambda _: print("\n".join(TASKS)) or 0}[args.command](args)
 
 
@@ -223,6 +244,7 @@ def _compare(args) -> int:
     from .atomic_files import LockedError, exclusive_lock
     from .config import settings_digest
     from .results import write_comparison
+    from .sweep import exit_reason
 
     path, config, folder = _ready_to_run(args)
     if folder is None:
@@ -255,7 +277,7 @@ def _compare(args) -> int:
                 if code == 3:
                     diverged.append(f"{twin} seed {seed}")
                 elif code != 0:
-                    failed[(twin, seed)] = _exit_reason(code)
+                    failed[(twin, seed)] = exit_reason(code)
             for written in write_comparison(folder, settings_digest(config, args.quick), seeds, failed):
                 print(f"wrote {written}")
     except LockedError as error:
@@ -269,10 +291,54 @@ def _compare(args) -> int:
     return 1 if failed or diverged else 0
 
 
+def _sweep(args) -> int:
+    """The cross product of runs on the chosen pool; exit 0 only when every run completed."""
+    import time
+
+    from .atomic_files import LockedError, NotWritable
+    from .config import ConfigError, config_path, load_config
+    from .data.download import DownloadError, ensure
+    from .data.locations import DataMissingError
+    from .run import RunConflict
+    from .atomic_files import write_json_atomic, write_text_atomic
+    from .sweep import LocalPool, RayPool, SweepError, summary, sweep, sweep_report, units
+
+    files = [config_path(task) for task in args.task] + list(args.config)
+    try:
+        if not files:
+            raise SweepError("name the runs: --task TASK ... and/or --config FILE ...")
+        if args.report is not None and not _writable(args.report.parent):
+            return 2
+        tasks = {load_config(path)["task"] for path in files}
+        ensure([d for task in sorted(tasks) for d in TASKS[task].datasets], args.data_dir,
+               progress=not args.no_progress)
+        threads = args.threads_per_run or (1 if args.ray else max(1, (os.cpu_count() or 1) // args.jobs))
+        backend = RayPool(args.ray) if args.ray else LocalPool(args.jobs)
+        plan = units(files, args.seeds, args.twins, args.epochs, args.quick, args.resume, args.data_dir, threads)
+        start = time.perf_counter()
+        rows = sweep(plan, backend, progress=not args.no_progress)
+    except (ConfigError, SweepError, DownloadError, DataMissingError, RunConflict, LockedError, NotWritable) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # the runs got Ctrl-C too: each stops after its last checkpoint
+        print(f"interrupted; the finished runs are written, the others resume with: {_resume_command()}",
+              file=sys.stderr)
+        return 130
+    report = sweep_report(rows, time.perf_counter() - start, backend, plan)
+    print(summary(report))
+    if args.report:
+        write_json_atomic(args.report, report)
+        write_text_atomic(args.report.with_suffix(".md"), f"# Sweep `{args.report.stem}`\n\n{summary(report)}\n")
+    bad = [row for row in rows if row["outcome"] in ("failed", "diverged")]
+    for row in bad:
+        print(f"error: the {row['twin']} run of {row['config']} seed {row['seed']} {row['outcome']}: {row['note']}",
+              file=sys.stderr)
+    return 1 if bad else 0
+
+
 def _interrupted(folder: Path, twin: str, seed: int) -> str:
     """The one line Ctrl-C gets: where the run stopped and the command that resumes it."""
     import json
-    import shlex
 
     from .paths import checkpoint_folder
 
@@ -281,22 +347,16 @@ def _interrupted(folder: Path, twin: str, seed: int) -> str:
         epoch = json.loads(latest.read_text(encoding="utf-8"))["epoch"]
     except (OSError, ValueError, KeyError):
         epoch = 0
+    return f"interrupted after epoch {epoch} of the {twin} run of seed {seed}; resume with: {_resume_command()}"
+
+
+def _resume_command() -> str:
+    """This command line again with --resume: what continues an interrupted run, comparison or sweep."""
+    import shlex
+
     argv = [a for a in sys.argv[1:] if a != "--resume"]
     python = os.path.relpath(sys.executable) if sys.executable.startswith(os.getcwd()) else "python"
-    return (f"interrupted after epoch {epoch} of the {twin} run of seed {seed}; resume with: "
-            f"{python} -m harness {shlex.join(argv)} --resume")
-
-
-def _exit_reason(code: int) -> str:
-    """A child's return code in words: "killed by SIGKILL", "exited with status 1"."""
-    import signal
-
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exited with status {code}"
+    return f"{python} -m harness {shlex.join(argv)} --resume"
 
 
 def _divergence(args) -> int:

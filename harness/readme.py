@@ -10,6 +10,7 @@ from .atomic_files import write_text_atomic
 from .bench import bench_markdown, bench_summary
 from .config import file_digest, load_config
 from .paths import CONFIG_DIR, PROJECT_ROOT, README, RESULTS_DIR
+from .sweep import sweeps_table
 from .results import Comparison, agreement_line, comparison_table, load_comparison, write_runs_csv
 from .tasks import TASKS
 from .twins import LABELS
@@ -41,6 +42,11 @@ def results_section(results_dir: Path = RESULTS_DIR, config_dir: Path = CONFIG_D
         report = json.loads(bench.read_text(encoding="utf-8"))
         parts.append(f"### Speed\n\n{bench_summary(report)} Details: [`results/bench.md`](results/bench.md).\n\n"
                      + bench_markdown(report) + "\n")
+    sweeps = {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in sorted(results_dir.glob("sweeps/*.json"))}
+    if sweeps:
+        parts.append("### Sweeps\n\nWall time of the committed sweeps (`python -m harness sweep ... --report "
+                     "results/sweeps/NAME.json`; each run's table in `results/sweeps/NAME.md`).\n\n"
+                     + sweeps_table(sweeps) + "\n")
     return "\n".join(parts)
 
 

@@ -33,14 +33,29 @@ def run_twin(
     trained it). A JSON of other settings is never replaced (RunConflict), except by resuming it
     with more epochs.
     """
+    output, record, trained = execute_run(twin_name, config, config_file, epochs, quick, data_root, progress, resume)
+    if not trained:
+        if progress:
+            print(f"{twin_name}: {output} is complete; kept as it is", flush=True)
+        return record
+    write_json_atomic(output, record)
+    if record["status"] != "complete":
+        print(f"{twin_name}: {record['status']}: {record.get('message', '')}")
+    return record
+
+
+def execute_run(
+    twin_name: str, config: dict, config_file: Path, epochs: Optional[int], quick: bool,
+    data_root: Optional[Path], progress: bool = True, resume: bool = False,
+) -> tuple[Path, dict, bool]:
+    """run_twin's work but for writing its JSON (checkpoints are written): (the run's JSON file, its record,
+    whether it trained now; False when resume found the run complete in that file, which it returns)."""
     config = effective_config(config, epochs, quick)
     folder = results_folder(config_file, config, quick)
     output = run_file(folder, twin_name, config["seed"])
-    earlier = _earlier_run(output, config, quick, resume)
+    earlier = earlier_run(output, config, quick, resume)
     if earlier is not None:
-        if progress:
-            print(f"{twin_name}: {output} is complete; kept as it is", flush=True)
-        return earlier
+        return output, earlier, False
     task = prepare_task(config, data_root, quick)
     twin = load(twin_name)
     machine = environment()  # before training: the commit and versions of the code this run loaded
@@ -60,13 +75,10 @@ def run_twin(
         "peak_rss_mib": peak_rss_mb(),
         **machine,
     }
-    write_json_atomic(output, record)
-    if run["status"] != "complete":
-        print(f"{twin_name}: {run['status']}: {run.get('message', '')}")
-    return record
+    return output, record, True
 
 
-def _earlier_run(output: Path, config: dict, quick: bool, resume: bool) -> Optional[dict]:
+def earlier_run(output: Path, config: dict, quick: bool, resume: bool) -> Optional[dict]:
     """The record in `output` if resume should keep it as it is (a complete run of these settings), else None.
 
     Raises RunConflict when it holds a run this one must not replace: one of other settings, unless

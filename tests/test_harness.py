@@ -633,3 +633,13 @@ def test_bad_word_feature_keys_are_one_line_errors(data, message):
     raw["data"].update(data)
     with pytest.raises(ConfigError, match="unknown key data"):  # word features are POS's
         resolve_config(raw, "family.yaml")
+
+
+@pytest.mark.parametrize("variables, expected", [
+    (["TASK=mnist imdb", "JOBS=2", "SEEDS=1 2", "QUICK=1"], "--task mnist imdb --quick --seeds 1 2 --jobs 2"),
+    (["CONFIG=configs/imdb.yaml", "RAY=local", "THREADS=1"], "--config configs/imdb.yaml --ray local "
+                                                              "--threads-per-run 1")])
+def test_make_sweep_passes_its_variables(variables, expected):
+    done = subprocess.run(["make", "-n", "sweep", *variables], capture_output=True, text=True, cwd=paths.PROJECT_ROOT)
+    line = " ".join(next(line for line in done.stdout.splitlines() if "harness sweep" in line).split())
+    assert line.endswith("-m harness sweep " + expected)
