@@ -280,7 +280,7 @@ def summary(report: dict) -> str:
     counts = ", ".join(f"{n} {o}" for o, n in report["outcomes"].items())
     cells = [{k: "—" if v is None else str(v) for k, v in row.items()} for row in report["runs"]]
     return (f"sweep: {len(report['runs'])} runs: {counts}; wall time {report['wall_seconds'] / 60:.1f} min "
-            f"({report['pool']}, {'/'.join(map(str, report['threads_per_run']))} threads per run)\n\n{table(cells)}")
+            f"({report['pool']}, threads per run {'/'.join(map(str, report['threads_per_run']))})\n\n{table(cells)}")
 
 
 def sweeps_table(reports: dict[str, dict]) -> str:
