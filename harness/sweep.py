@@ -120,12 +120,15 @@ class LocalPool:
         self.slots, self.name = jobs, f"--jobs {jobs}"
 
     def __call__(self, todo: list[Unit]) -> Iterator[tuple[Unit, dict]]:
-        with ThreadPoolExecutor(max_workers=self.slots) as pool:
+        pool = ThreadPoolExecutor(max_workers=self.slots)
+        try:
             pending = {pool.submit(run_unit, unit): unit for unit in todo}
             while pending:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
                     yield pending.pop(future), future.result()
+        finally:  # on Ctrl-C: no new run starts; those running got it too and stop after their checkpoint
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 class RayPool:
