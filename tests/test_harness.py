@@ -389,8 +389,7 @@ def save_checkpoint(*args, **kwargs):  # PAUSE_FILE: after the first checkpoint,
     written = real_save(*args, **kwargs)
     if os.environ.get("PAUSE_FILE"):
         open(os.environ["PAUSE_FILE"], "w").close()
-        for _ in range(600):  # short sleeps: a Ctrl-C that a BLAS thread receives does not wake a long one
-            time.sleep(0.1)
+        time.sleep(60)
     return written
 
 
@@ -435,6 +434,7 @@ def test_an_unwritable_results_folder_is_refused_before_any_work(tmp_path, data_
 def start_paused_compare(tmp_path, data_root, small_config):
     """A compare whose child stops after its first checkpoint; returns (parent process, folder, pause file)."""
     import os
+    import signal
     import time
 
     small = tmp_path / "small.yaml"
@@ -442,9 +442,11 @@ def start_paused_compare(tmp_path, data_root, small_config):
     pause = tmp_path / "paused"
     env = {**os.environ, "LSTM_TWINS_DATA": str(data_root), "LSTM_TWINS_RESULTS": str(tmp_path / "results"),
            **hooked(tmp_path, PAUSE_FILE=str(pause))}
+    # SIGINT as in a terminal: a shell that starts the tests in the background (as `nohup make test &`) hands
+    # them SIGINT ignored, and Python keeps an ignored SIGINT ignored, so the Ctrl-C below would be lost
     parent = subprocess.Popen([sys.executable, "-m", "harness", "compare", "--task", "mnist", "--twin", "numpy",
                                "--config", str(small), "--no-progress"], env=env, stderr=subprocess.PIPE, text=True,
-                              start_new_session=True)
+                              start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not pause.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
