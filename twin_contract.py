@@ -315,7 +315,8 @@ def _check_features(spec: ModelSpec, features, N: int, T: int) -> None:
     F = len(spec.features)
     if features is None:
         if F:
-            raise ValueError(f"batch.features is None; the model reads {F} word features {[f.name for f in spec.features]}")
+            names = [f.name for f in spec.features]
+            raise ValueError(f"batch.features is None; the model reads {F} word features {names}")
         return
     features = np.asarray(features)
     if features.shape != (N, T, F) or not np.issubdtype(features.dtype, np.integer):

@@ -42,7 +42,8 @@ def results_section(results_dir: Path = RESULTS_DIR, config_dir: Path = CONFIG_D
         report = json.loads(bench.read_text(encoding="utf-8"))
         parts.append(f"### Speed\n\n{bench_summary(report)} Details: [`results/bench.md`](results/bench.md).\n\n"
                      + bench_markdown(report) + "\n")
-    sweeps = {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in sorted(results_dir.glob("sweeps/*.json"))}
+    sweeps = {path.stem: json.loads(path.read_text(encoding="utf-8"))
+              for path in sorted(results_dir.glob("sweeps/*.json"))}
     if sweeps:
         parts.append("### Sweeps\n\nWall time of the committed sweeps (`.venv/bin/python -m harness sweep ... --report "
                      "results/sweeps/NAME.json`; each run's table in `results/sweeps/NAME.md`).\n\n"

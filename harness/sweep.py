@@ -210,7 +210,8 @@ def sweep(plan: list[Unit], execute, progress: bool = True) -> list[dict]:
             bar.update(1)
             bar.set_postfix(_counts(rows, _running(execute, len(plan) - len(rows))))
             if progress:
-                bar.write(f"{rows[unit]['outcome']}: {unit.label}" + (f" ({rows[unit]['note']})" if rows[unit]["note"] else ""))
+                note = rows[unit]["note"]
+                bar.write(f"{rows[unit]['outcome']}: {unit.label}" + (f" ({note})" if note else ""))
         _rebuild_tables(plan, targets, rows)
     bar.close()
     return [rows[unit] for unit in plan]

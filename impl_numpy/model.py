@@ -1,6 +1,7 @@
 """The two model heads, built from layers (listed below), and the twin interface.
 
-pooled:   [Embedding ⊕ features] -> LSTM stack -> mean over real steps -> Linear -> softmax CE (one label per sequence)
+pooled:   [Embedding ⊕ features] -> LSTM stack -> mean over real steps -> Linear -> softmax CE
+          (one label per sequence)
 per_step: [Embedding ⊕ features] -> LSTM stack -> Linear at every step -> softmax CE over real tokens
 
 The LSTM stack (stack.py) is L layers, each forward or bidirectional; the harness's dropout

@@ -81,8 +81,8 @@ class TensorflowModel:
             lstm.build((None, None, spec.layer_input_size(k)))
             self.lstms.append(lstm)
             for prefix, cell in cells:
-                self.variables.update({f"{prefix}/kernel": cell.kernel, f"{prefix}/recurrent_kernel": cell.recurrent_kernel,
-                                       f"{prefix}/bias": cell.bias})
+                self.variables.update({f"{prefix}/kernel": cell.kernel, f"{prefix}/bias": cell.bias,
+                                       f"{prefix}/recurrent_kernel": cell.recurrent_kernel})
         if spec.tie_embeddings:  # the kernel is the embedding's transpose: only the bias is the output layer's own
             self.dense = None
             self.variables["dense/bias"] = tf.Variable(np.zeros(spec.num_classes, dtype), name="dense/bias")
@@ -126,7 +126,8 @@ class TensorflowModel:
         if dropout is not None:
             features = features * dropout[-1]
         if self.dense is None:  # tied: features · embeddingᵀ + bias
-            logits = tf.linalg.matmul(features, self.embedding.embeddings, transpose_b=True) + self.variables["dense/bias"]
+            logits = tf.linalg.matmul(features, self.embedding.embeddings, transpose_b=True)
+            logits += self.variables["dense/bias"]
         else:
             logits = self.dense(features)
         token_losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=logits)
