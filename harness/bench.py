@@ -16,18 +16,23 @@ a process of its own in the same run.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
 from .config import load_config
 from .paths import CONFIG_DIR
+from .provenance import KERNEL_VARIABLES
 from .parity import random_batch, random_weights
 from twin_contract import Batch, ModelSpec, State
 
@@ -35,6 +40,10 @@ from .markdown import table
 from .twins import MODULES, NAMES, load
 
 from .tasks import TASKS, model_spec
+
+PYTORCH = "pytorch"  # the outside reference, timed when an interpreter with PyTorch is at hand
+CONTENDER_TITLES = {"numpy": "NumPy twin", "tensorflow": "TensorFlow twin", PYTORCH: "PyTorch"}
+TORCH_PYTHON_VARIABLE = "LSTM_TWINS_TORCH_PYTHON"
 
 
 @dataclass(frozen=True)
@@ -107,14 +116,19 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
+def bench_inputs(case: BenchCase) -> tuple[dict[str, np.ndarray], list[Batch]]:
+    """The case's float32 weights (canonical layout) and its two batches, the same in every process."""
+    rng = np.random.default_rng(0)
+    weights = {k: (0.2 * w).astype(np.float32) for k, w in random_weights(case.spec, rng).items()}
+    return weights, [random_batch(case, rng) for _ in range(2)]
+
+
 def time_twin(case: BenchCase, twin, warmup: int = 3, repeats: int = 5, steps: int = 5) -> dict:
     """One twin's training steps on the case: {"seconds_per_step": [one per repeat], "tokens_per_batch"}.
 
     Two fixed batches alternate; the language model carries its state from step to step.
     """
-    rng = np.random.default_rng(0)
-    weights = {k: (0.2 * w).astype(np.float32) for k, w in random_weights(case.spec, rng).items()}
-    batches = [random_batch(case, rng) for _ in range(2)]
+    weights, batches = bench_inputs(case)
     model = twin.build_model(case.spec, weights, "float32")
     state = None
 
@@ -147,10 +161,47 @@ def measure(name: str, twin_name: str, repeats: int, steps: int) -> dict:
             **{k: v for k, v in environment().items() if k in ("threads", "versions")}}
 
 
+def pytorch_python() -> Optional[str]:
+    """The interpreter that runs the PyTorch reference: $LSTM_TWINS_TORCH_PYTHON, else this one when it has
+    PyTorch, else None (no PyTorch column)."""
+    chosen = os.environ.get(TORCH_PYTHON_VARIABLE)
+    if chosen:
+        if not (os.path.isfile(chosen) and os.access(chosen, os.X_OK)):
+            raise ValueError(f"{TORCH_PYTHON_VARIABLE}={chosen!r} is no executable file; name a Python "
+                             "interpreter that has PyTorch, or unset it to bench without PyTorch")
+        return chosen
+    return sys.executable if importlib.util.find_spec("torch") is not None else None
+
+
+def write_case_file(case: BenchCase, path: Path) -> None:
+    """The case for bench_pytorch.py: its shape (JSON), weights and two batches, in one npz."""
+    weights, batches = bench_inputs(case)
+    spec = case.spec
+    shape = {"head": spec.head, "hidden_size": spec.hidden_size, "layers": spec.layers,
+             "bidirectional": spec.bidirectional, "train_embedding": spec.train_embedding,
+             "tie_embeddings": spec.tie_embeddings, "features": bool(spec.features), "batch_size": case.batch_size,
+             "num_steps": case.num_steps, "carries_state": case.carries_state}
+    arrays = {"case": np.array(json.dumps(shape)), **{f"weight:{k}": w for k, w in weights.items()}}
+    for b, batch in enumerate(batches):
+        arrays[f"batch{b}:inputs"], arrays[f"batch{b}:targets"] = batch.inputs, batch.targets
+        if batch.mask is not None:
+            arrays[f"batch{b}:mask"] = batch.mask
+        for k, mask in enumerate(batch.dropout or ()):
+            arrays[f"batch{b}:dropout{k:02d}"] = mask
+    np.savez(path, **arrays)
+
+
 def _in_fresh_process(name: str, twin: str, repeats: int, steps: int) -> dict:
-    """measure() in a new Python process (`python -m harness.bench CASE TWIN ...`), its JSON report."""
-    command = [sys.executable, "-m", "harness.bench", name, twin, str(repeats), str(steps)]
-    done = subprocess.run(command, capture_output=True, text=True)
+    """measure() in a new Python process (`python -m harness.bench CASE TWIN ...`), or for "pytorch"
+    bench_pytorch.py under pytorch_python(); its JSON report."""
+    with tempfile.TemporaryDirectory() as scratch:
+        if twin == PYTORCH:
+            case_file = Path(scratch) / "case.npz"
+            write_case_file(next(c for c in bench_cases() if c.name == name), case_file)
+            command = [pytorch_python(), str(Path(__file__).with_name("bench_pytorch.py")), str(case_file)]
+        else:
+            command = [sys.executable, "-m", "harness.bench", name, twin]
+        done = subprocess.run(command + [str(repeats), str(steps)], capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"the bench process for {twin} on {name} failed (exit {done.returncode}): "
                            f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else 'no message'}")
@@ -158,38 +209,42 @@ def _in_fresh_process(name: str, twin: str, repeats: int, steps: int) -> dict:
 
 
 def run_bench(tasks=tuple(TASKS), rounds: int = 5, repeats: int = 5, steps: int = 5, progress: bool = True) -> dict:
-    """Every case of the tasks: `rounds` rounds of one fresh process per twin, alternating; medians, min–max
-    and ratios."""
+    """Every case of the tasks: `rounds` rounds of one fresh process per contender (the twins, then PyTorch
+    when pytorch_python() finds it), alternating; medians, min–max and ratios."""
     from .provenance import environment
 
+    contenders = NAMES + ((PYTORCH,) if pytorch_python() else ())
     gemm = _in_fresh_process("-", "gemm", 0, 0)
     report = {"method": {"rounds": rounds, "repeats_per_process": repeats, "steps_per_repeat": steps,
-                         "warmup_steps": 3, "order": "NumPy, TensorFlow, alternating, one fresh process each"},
+                         "warmup_steps": 3, "order": f"{', '.join(contenders)}, alternating, one fresh process each"},
               "gemm_gflops": gemm["gemm_gflops"], "tasks": {}, **environment()}
     for case in bench_cases():
         if case.task not in tasks:
             continue
-        reports = {twin: [] for twin in NAMES}
+        reports = {name: [] for name in contenders}
         for round_ in range(rounds):
-            for twin in NAMES:
-                reports[twin].append(_in_fresh_process(case.name, twin, repeats, steps))
+            for name in contenders:
+                reports[name].append(_in_fresh_process(case.name, name, repeats, steps))
                 if progress:
-                    print(f"{case.name} round {round_ + 1}/{rounds} {twin}: "
-                          f"{reports[twin][-1]['samples_per_second']:,.0f} samples/s", flush=True)
+                    print(f"{case.name} round {round_ + 1}/{rounds} {name}: "
+                          f"{reports[name][-1]['samples_per_second']:,.0f} samples/s", flush=True)
         row = {"batch_size": case.batch_size, "num_steps": case.num_steps, "hidden_size": case.spec.hidden_size,
                "num_classes": case.spec.num_classes, "vocab_size": case.spec.vocab_size, "layers": case.spec.layers,
                "bidirectional": case.spec.bidirectional, "dropout": case.dropout}
-        for twin, processes in reports.items():
-            row[twin] = _summary(processes)
+        for name, processes in reports.items():
+            row[name] = _summary(processes)
         numpy_step = case.batch_size / row["numpy"]["samples_per_second"]
         row["numpy"]["gflops"] = case.matmul_flops() / numpy_step / 1e9
         row["numpy"]["gemm_fraction"] = row["numpy"]["gflops"] / report["gemm_gflops"]
         row["speedup"] = row["numpy"]["samples_per_second"] / row["tensorflow"]["samples_per_second"]
+        if PYTORCH in row:
+            row["speedup_over_pytorch"] = row["numpy"]["samples_per_second"] / row[PYTORCH]["samples_per_second"]
         row["measured"] = {"git_commit": report["git_commit"], "date": time.strftime("%Y-%m-%d"),
                            "gemm_gflops": report["gemm_gflops"]}
         report["tasks"][case.name] = row
         if progress:
-            print(f"{case.name}: NumPy / TensorFlow {row['speedup']:.2f}", flush=True)
+            print(f"{case.name}: NumPy / TensorFlow {row['speedup']:.2f}" + (
+                f", NumPy / PyTorch {row['speedup_over_pytorch']:.2f}" if PYTORCH in row else ""), flush=True)
     return report
 
 
@@ -211,7 +266,12 @@ def bench_markdown(report: dict) -> str:
             "shape": name, "H": str(row["hidden_size"]), "batch × steps": f"{row['batch_size']} × {row['num_steps']}",
             "NumPy samples/s (min–max)": f"{n['samples_per_second']:,.0f} ({n['min']:,.0f}–{n['max']:,.0f})",
             "TF samples/s (min–max)": f"{t['samples_per_second']:,.0f} ({t['min']:,.0f}–{t['max']:,.0f})",
-            "NumPy / TF": f"**{row['speedup']:.2f}×**", "NumPy tokens/s": tokens[0], "TF tokens/s": tokens[1],
+            "NumPy / TF": f"**{row['speedup']:.2f}×**",
+            **({} if PYTORCH not in row else {
+                "PyTorch samples/s (min–max)": f"{row[PYTORCH]['samples_per_second']:,.0f} "
+                                               f"({row[PYTORCH]['min']:,.0f}–{row[PYTORCH]['max']:,.0f})",
+                "NumPy / PyTorch": f"**{row['speedup_over_pytorch']:.2f}×**"}),
+            "NumPy tokens/s": tokens[0], "TF tokens/s": tokens[1],
             "NumPy GFLOP/s": f"{n['gflops']:.1f}", "of GEMM peak": f"{n['gemm_fraction']:.0%}",
             "NumPy peak MiB": f"{n['peak_rss_mib']:,.0f}", "TF peak MiB": f"{t['peak_rss_mib']:,.0f}",
         })
@@ -219,19 +279,34 @@ def bench_markdown(report: dict) -> str:
 
 
 def bench_summary(report: dict) -> str:
-    """How the figures were measured, in two sentences."""
+    """How the figures were measured, in a few sentences."""
     m = report["method"]
-    return (f"Training steps of each twin on each task's shape (float32), each measurement a fresh process that "
-            f"imports one twin only: {m['rounds']} rounds alternating NumPy and TensorFlow, each process "
+    pytorch = _pytorch_version(report)
+    contenders = "NumPy and TensorFlow" if pytorch is None else (
+        f"NumPy, TensorFlow and PyTorch {pytorch} (an outside reference: its own `nn.LSTM` layers on the same "
+        "weights and batches, `harness/bench_pytorch.py`)")
+    return (f"Training steps on each task's shape (float32), each measurement a fresh process that imports one "
+            f"library's model only: {m['rounds']} rounds alternating {contenders}, each process "
             f"{m['warmup_steps']} warm-up steps then the median of {m['repeats_per_process']} repeats of "
             f"{m['steps_per_repeat']} steps; samples/s is the median over rounds (min–max), the ratio that of the "
-            f"medians. This machine's float32 GEMM throughput: {report['gemm_gflops']:.1f} GFLOP/s.")
+            f"medians. This machine's float32 GEMM throughput: {report['gemm_gflops']:.1f} GFLOP/s "
+            f"(NumPy's {blas_kernels(report['threads'])}).")
+
+
+def blas_kernels(threads: dict) -> str:
+    """Which CPU kernels NumPy's BLAS runs, and whether the environment chose them."""
+    kernels = ", ".join(sorted({str(pool.get("kernels") or "?") for pool in threads["blas_pools"]})) or "?"
+    pinned = {k: v for k, v in threads["environment"].items() if k in KERNEL_VARIABLES}
+    return f"BLAS kernels: {kernels}, " + (
+        f"pinned by {', '.join(f'{k}={v}' for k, v in pinned.items())}" if pinned else "chosen for this CPU")
 
 
 def bench_page(report: dict) -> str:
-    threads = {twin: row[twin]["threads"] for row in report["tasks"].values() for twin in NAMES}
+    threads = {name: row[name]["threads"] for row in report["tasks"].values() for name in (*NAMES, PYTORCH)
+               if name in row}
+    title = "NumPy twin vs TensorFlow twin" + (" and PyTorch" if PYTORCH in threads else "")
     return "\n".join([
-        "# Benchmark: training steps per second, NumPy twin vs TensorFlow twin",
+        f"# Benchmark: training steps per second, {title}",
         "",
         "Generated by `make bench` (`python -m harness bench`) from `results/bench.json`; do not edit.",
         bench_summary(report),
@@ -240,8 +315,7 @@ def bench_page(report: dict) -> str:
         f"Machine: {report['machine']['processor']}, {report['machine']['cpus']} CPUs; "
         f"NumPy {report['versions']['numpy']} ({report['blas']}), TensorFlow {_tensorflow_version(report)}, "
         f"commit {report['git_commit']}.",
-        f"Threads: NumPy twin {json.dumps(threads.get('numpy'))}; "
-        f"TensorFlow twin {json.dumps(threads.get('tensorflow'))}.",
+        "Threads: " + "; ".join(f"{CONTENDER_TITLES[name]} {json.dumps(t)}" for name, t in threads.items()) + ".",
         *_measured_apart(report),
         "",
         bench_markdown(report),
@@ -261,6 +335,12 @@ def _measured_apart(report: dict) -> list[str]:
 def _tensorflow_version(report: dict) -> str:
     rows = list(report["tasks"].values())
     return rows[0]["tensorflow"]["versions"].get("tensorflow", "?") if rows else "?"
+
+
+def _pytorch_version(report: dict) -> Optional[str]:
+    """PyTorch's version when a row has its column, else None."""
+    return next((row[PYTORCH]["versions"].get("torch", "?") for row in report["tasks"].values() if PYTORCH in row),
+                None)
 
 
 def merged(report: dict, path) -> dict:

@@ -12,6 +12,9 @@ from .paths import PROJECT_ROOT
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "LSTM_TWINS_NUMPY_THREADS",
                     "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+# OpenBLAS picks its kernels for the CPU it finds, unless this pins them: an environment that pins older
+# kernels than the CPU has (Haswell's AVX2 on an AVX-512 machine) halves NumPy's matmul rate
+KERNEL_VARIABLES = ("OPENBLAS_CORETYPE",)
 
 
 def environment() -> dict:
@@ -35,12 +38,13 @@ def environment() -> dict:
 
 
 def thread_settings() -> dict:
-    """Every thread count that decides speed: the variables set, BLAS's pools, the NumPy twin's threads, TF's."""
+    """Every thread count that decides speed: the variables set, BLAS's pools (and the CPU kernels each
+    chose), the NumPy twin's threads, TF's."""
     from threadpoolctl import threadpool_info
 
-    settings = {"environment": {k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ},
-                "blas_pools": [{"api": pool["internal_api"], "threads": pool["num_threads"]}
-                               for pool in threadpool_info()]}
+    settings = {"environment": {k: os.environ[k] for k in THREAD_VARIABLES + KERNEL_VARIABLES if k in os.environ},
+                "blas_pools": [{"api": pool["internal_api"], "threads": pool["num_threads"],
+                                "kernels": pool.get("architecture")} for pool in threadpool_info()]}
     if "impl_numpy.parallel" in sys.modules:
         settings["numpy_twin_threads"] = sys.modules["impl_numpy.parallel"].thread_count()
     if "tensorflow" in sys.modules:

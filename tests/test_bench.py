@@ -4,6 +4,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -126,3 +127,64 @@ def test_bench_batches_are_the_parity_generators_at_the_real_shapes():
     assert (cases["imdb"].padding, cases["ptb_pos"].padding, cases["ptb_lm"].padding) == ("pre", "post", None)
     batch = random_batch(cases["ptb_pos"], np.random.default_rng(0))
     assert batch.inputs.shape == (32, 48) and batch.mask[0].all() and not batch.mask.all()
+
+
+def test_bench_times_pytorch_third_when_an_interpreter_has_it(monkeypatch):
+    calls = []
+
+    def fake_process(task, name, repeats, steps):
+        calls.append(name)
+        if name == "gemm":
+            return {"gemm_gflops": 100.0, "threads": {}}
+        speed = {"numpy": 300.0, "tensorflow": 100.0, "pytorch": 200.0}[name]
+        return {"samples_per_second": speed, "tokens_per_second": speed, "peak_rss_mib": 10.0, "threads": {},
+                "versions": {"torch": "9.9"} if name == "pytorch" else {}, "twins_loaded": []}
+
+    monkeypatch.setattr(bench, "_in_fresh_process", fake_process)
+    monkeypatch.setattr(bench, "pytorch_python", lambda: "/some/python")
+    report = bench.run_bench(["mnist"], rounds=2, progress=False)
+    assert calls == ["gemm"] + ["numpy", "tensorflow", "pytorch"] * 2
+    row = report["tasks"]["mnist"]
+    assert row["speedup"] == 3.0 and row["speedup_over_pytorch"] == 1.5
+    assert "| NumPy / PyTorch |" in re.sub(r" +", " ", bench_markdown(report)) and "**1.50×**" in bench_markdown(report)
+    assert "PyTorch 9.9 (an outside reference" in bench.bench_summary({**report, "threads": {
+        "environment": {}, "blas_pools": []}})
+
+
+def test_a_wrong_pytorch_interpreter_is_one_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv(bench.TORCH_PYTHON_VARIABLE, str(tmp_path / "no-python"))
+    with pytest.raises(ValueError, match="LSTM_TWINS_TORCH_PYTHON=.*no executable file"):
+        bench.pytorch_python()
+
+
+def test_the_page_says_which_blas_kernels_ran_and_who_chose_them():
+    threads = {"environment": {"OPENBLAS_CORETYPE": "Haswell"}, "blas_pools": [{"kernels": "Haswell"}]}
+    assert bench.blas_kernels(threads) == "BLAS kernels: Haswell, pinned by OPENBLAS_CORETYPE=Haswell"
+    threads = {"environment": {}, "blas_pools": [{"kernels": "SkylakeX"}]}
+    assert bench.blas_kernels(threads) == "BLAS kernels: SkylakeX, chosen for this CPU"
+
+
+def _python_with_torch():
+    try:
+        return bench.pytorch_python()
+    except ValueError:
+        return None
+
+
+@pytest.mark.skipif(_python_with_torch() is None, reason="no interpreter with PyTorch (LSTM_TWINS_TORCH_PYTHON)")
+@pytest.mark.parametrize("name", ["mnist", "ptb_lm, 2 layers, dropout"])
+def test_the_pytorch_reference_is_the_same_model(name, tmp_path):
+    """Without padding (where PyTorch's LSTM has no masking) its loss on the bench batch is the twins'."""
+    import impl_numpy
+
+    case = next(c for c in bench_cases() if c.name == name)
+    weights, batches = bench.bench_inputs(case)
+    expected = impl_numpy.loss_and_grads(impl_numpy.build_model(case.spec, weights, "float32"), batches[0])[0]
+    bench.write_case_file(case, tmp_path / "case.npz")
+    script = ("import sys; sys.path.insert(0, sys.argv[1]); from bench_pytorch import BenchModel, load_case; "
+              "case, weights, batches = load_case(sys.argv[2]); "
+              "print(BenchModel(case, weights)(batches[0], None)[0].item())")
+    done = subprocess.run([_python_with_torch(), "-c", script, str(Path(bench.__file__).parent), str(tmp_path / "case.npz")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout.split()[-1]) == pytest.approx(expected, rel=1e-5)
