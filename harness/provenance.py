@@ -12,9 +12,10 @@ from .paths import PROJECT_ROOT
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "LSTM_TWINS_NUMPY_THREADS",
                     "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
-# OpenBLAS picks its kernels for the CPU it finds, unless this pins them: an environment that pins older
-# kernels than the CPU has (Haswell's AVX2 on an AVX-512 machine) halves NumPy's matmul rate
-KERNEL_VARIABLES = ("OPENBLAS_CORETYPE",)
+# OpenBLAS picks its kernels and cache blocking for the CPU it finds, unless these pin them: some machines
+# set them because older OpenBLAS builds crash or compute wrongly there, and pinned older kernels than the
+# CPU has (Haswell's AVX2 on an AVX-512 machine) halve a current NumPy's matmul rate
+KERNEL_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
 def environment() -> dict:
