@@ -385,10 +385,15 @@ def _divergence(args) -> int:
 
 
 def _bench(args) -> int:
-    from .bench import main_bench
+    from .bench import main_bench, pytorch_python
     from .paths import RESULTS_DIR
 
     if not _writable(RESULTS_DIR):
+        return 2
+    try:
+        pytorch_python()  # a wrong $LSTM_TWINS_TORCH_PYTHON is said before any work
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     return main_bench(args.task or tuple(TASKS), args.rounds, RESULTS_DIR)
 

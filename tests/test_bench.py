@@ -1,6 +1,7 @@
 """The benchmark's pieces: shapes from the configs, FLOP counting, one twin per process, alternation, the table."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -155,6 +156,10 @@ def test_a_wrong_pytorch_interpreter_is_one_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv(bench.TORCH_PYTHON_VARIABLE, str(tmp_path / "no-python"))
     with pytest.raises(ValueError, match="LSTM_TWINS_TORCH_PYTHON=.*no executable file"):
         bench.pytorch_python()
+    done = subprocess.run([sys.executable, "-m", "harness", "bench", "--task", "mnist", "--rounds", "1"],
+                          capture_output=True, text=True, env={**os.environ, "LSTM_TWINS_RESULTS": str(tmp_path)})
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "no executable file" in done.stderr
+    assert not (tmp_path / "bench.json").exists()
 
 
 def test_the_page_says_which_blas_kernels_ran_and_who_chose_them():
