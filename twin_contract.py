@@ -21,6 +21,7 @@ from typing import Any, NamedTuple, Optional, Protocol, runtime_checkable
 import numpy as np
 
 HEADS = ("pooled", "per_step")
+POOLINGS = ("mean", "max")
 DTYPES = ("float32", "float64")
 
 
@@ -39,7 +40,7 @@ class Feature(NamedTuple):
 class ModelSpec:
     """Architecture of one model.
 
-    head: "pooled" (LSTM -> masked mean over time -> Linear, one label per sequence)
+    head: "pooled" (LSTM -> masked mean or max over time -> Linear, one label per sequence)
           or "per_step" (LSTM -> Linear at every step, one label per step).
     input_size: D, features per step; the embedding size E when vocab_size is set.
     hidden_size: H, per layer and direction.  num_classes: C.
@@ -53,6 +54,8 @@ class ModelSpec:
         an embedding of K·H columns and one class per token.
     features: word features, each embedded and concatenated to the word vector (the first layer
         then takes E + Σ sizes inputs).
+    pooling: the pooled head's summary of the real steps, per unit: "mean", or "max" (its gradient
+        shared equally among tied maxima, as TensorFlow's). The per-step head has none ("mean").
     Dropout is not part of the spec: the harness hands its masks in the batch (Batch.dropout).
     """
 
@@ -66,10 +69,16 @@ class ModelSpec:
     bidirectional: bool = False
     tie_embeddings: bool = False
     features: tuple[Feature, ...] = ()
+    pooling: str = "mean"
 
     def __post_init__(self):
         if self.head not in HEADS:
             raise ValueError(f"ModelSpec.head is {self.head!r}; expected one of {HEADS}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"ModelSpec.pooling is {self.pooling!r}; expected one of {POOLINGS}")
+        if self.pooling != "mean" and self.head != "pooled":
+            raise ValueError(f"ModelSpec.pooling is {self.pooling!r} with the {self.head} head, which pools "
+                             "nothing: use the pooled head or pooling 'mean'")
         for name in ("input_size", "hidden_size", "num_classes", "layers"):
             _check_positive_int(f"ModelSpec.{name}", getattr(self, name))
         if self.vocab_size is not None:

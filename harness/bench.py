@@ -179,7 +179,8 @@ def write_case_file(case: BenchCase, path: Path) -> None:
     spec = case.spec
     shape = {"head": spec.head, "hidden_size": spec.hidden_size, "layers": spec.layers,
              "bidirectional": spec.bidirectional, "train_embedding": spec.train_embedding,
-             "tie_embeddings": spec.tie_embeddings, "features": bool(spec.features), "batch_size": case.batch_size,
+             "tie_embeddings": spec.tie_embeddings, "features": bool(spec.features), "pooling": spec.pooling,
+             "batch_size": case.batch_size,
              "num_steps": case.num_steps, "carries_state": case.carries_state}
     arrays = {"case": np.array(json.dumps(shape)), **{f"weight:{k}": w for k, w in weights.items()}}
     for b, batch in enumerate(batches):

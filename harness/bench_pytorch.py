@@ -36,7 +36,7 @@ class BenchModel(nn.Module):
         super().__init__()
         if case["features"] or case["tie_embeddings"]:
             raise ValueError("the PyTorch reference covers no word features and no tied embeddings")
-        self.head, self.directions = case["head"], 2 if case["bidirectional"] else 1
+        self.head, self.pooling, self.directions = case["head"], case["pooling"], 2 if case["bidirectional"] else 1
         self.embedding = None
         if "embedding" in weights:
             self.embedding = nn.Embedding.from_pretrained(_tensor(weights["embedding"]),
@@ -69,7 +69,9 @@ class BenchModel(nn.Module):
             rows = slice(k * self.directions, (k + 1) * self.directions)
             x, (h, c) = lstm(x, None if state is None else (state[0][rows], state[1][rows]))
             finals.append((h, c))
-        if self.head == "pooled":
+        if self.head == "pooled" and self.pooling == "max":
+            x = (x if mask is None else x.masked_fill(mask[..., None] == 0, float("-inf"))).amax(1)
+        elif self.head == "pooled":
             x = x.mean(1) if mask is None else (x * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
         if dropout is not None:
             x = x * dropout[-1]

@@ -15,6 +15,7 @@ import yaml
 from . import paths
 from .fields import POSITIVE, ConfigError, Field
 from .tasks import GLOVE_SIZE, TASKS
+from twin_contract import POOLINGS
 
 SECTIONS = {
     "model": {
@@ -27,6 +28,7 @@ SECTIONS = {
         "embedding_size": Field(int, GLOVE_SIZE, **POSITIVE),  # GloVe's 50 with embedding: glove
         "train_embedding": Field(bool, False),
         "tie_embeddings": Field(bool, False),  # the output layer's kernel is the embedding's transpose (ptb_lm)
+        "pooling": Field(str, "mean", choices=POOLINGS),  # the pooled head's summary of the real steps, per unit
     },
     "init": {
         "scheme": Field(str, "scaled_normal", choices=("scaled_normal", "keras")),
@@ -134,6 +136,9 @@ def _check_model(model: dict, task, source: str) -> None:
     if model["bidirectional"] and task.predicts_next_token:
         raise ConfigError(f"{source}: model.bidirectional is true; task {task.name} predicts the next token, which a "
                           "backward direction would read: use bidirectional: false")
+    if model["pooling"] != "mean" and task.head != "pooled":
+        raise ConfigError(f"{source}: model.pooling is {model['pooling']!r}; task {task.name} labels every step, "
+                          "so nothing is pooled: use pooling: mean (the default)")
     if model["tie_embeddings"]:
         width = model["hidden_size"] * (2 if model["bidirectional"] else 1)
         if not task.predicts_next_token:

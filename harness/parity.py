@@ -55,13 +55,15 @@ def _task_case(task, name=None, padding=None, dropout=0.0, **changes) -> ParityC
 POS, LM = TASKS["ptb_pos"], TASKS["ptb_lm"]
 WORD_FEATURES = (Feature("shape", 8, 3), Feature("suffix", 11, 4))
 # One case per task, then the LSTM family's: stacked layers with padding (POS) and with carried state (LM),
-# bidirectional on both padding sides, dropout, a tied LM with dropout, word features.
+# bidirectional on both padding sides, max pooling, dropout, a tied LM with dropout, word features.
 PARITY_CASES = tuple(_task_case(task) for task in TASKS.values()) + (
     _task_case(POS, "ptb_pos, 2 layers", layers=2),
     _task_case(LM, "ptb_lm, 2 layers", layers=2),
     _task_case(POS, "ptb_pos, bidirectional 2 layers, post-padding", layers=2, bidirectional=True),
     _task_case(POS, "ptb_pos, bidirectional 2 layers, pre-padding", "pre", layers=2, bidirectional=True),
     _task_case(TASKS["imdb"], "imdb, bidirectional, holes", "holes", bidirectional=True),
+    _task_case(TASKS["imdb"], "imdb, bidirectional, max pooling, pre-padding", "pre", bidirectional=True,
+               pooling="max"),
     _task_case(POS, "ptb_pos, 2 layers, dropout", dropout=0.3, layers=2),
     _task_case(LM, "ptb_lm, tied, dropout", dropout=0.3, input_size=LM.parity["hidden_size"], tie_embeddings=True),
     _task_case(POS, "ptb_pos, word features, bidirectional", features=WORD_FEATURES, bidirectional=True),

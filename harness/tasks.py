@@ -85,7 +85,8 @@ def model_spec(config: dict, input_size: int, num_classes: int, vocab_size: Opti
     """The model of the config's task and model section, for inputs of these sizes."""
     m = config["model"]
     return ModelSpec(TASKS[config["task"]].head, input_size, m["hidden_size"], num_classes, vocab_size,
-                     m["train_embedding"], m["layers"], m["bidirectional"], m["tie_embeddings"], features)
+                     m["train_embedding"], m["layers"], m["bidirectional"], m["tie_embeddings"], features,
+                     m["pooling"])
 
 
 def _task_data(name: str, spec: ModelSpec, weights, sizes, batches, notes=None) -> TaskData:

@@ -1,6 +1,6 @@
 """The two model heads, built from layers (listed below), and the twin interface.
 
-pooled:   [Embedding ⊕ features] -> LSTM stack -> mean over real steps -> Linear -> softmax CE
+pooled:   [Embedding ⊕ features] -> LSTM stack -> mean or max over real steps -> Linear -> softmax CE
           (one label per sequence)
 per_step: [Embedding ⊕ features] -> LSTM stack -> Linear at every step -> softmax CE over real tokens
 
@@ -32,7 +32,7 @@ from .embedding import embedding_backward, embedding_forward
 from .linear import linear_forward
 from .loss import softmax_cross_entropy, token_weights
 from .output_layer import linear_cross_entropy
-from .pooling import masked_mean_backward, masked_mean_forward
+from .pooling import masked_max_backward, masked_max_forward, masked_mean_backward, masked_mean_forward
 from .sgd import clip_by_global_norm, sgd_update
 from .stack import StackCache, stack_backward, stack_forward
 from .workspace import Workspace
@@ -54,6 +54,7 @@ class _Features(NamedTuple):
     state: State
     stack: StackCache
     output_dropout: Optional[np.ndarray]  # the output layer's input mask, or None
+    max_weights: Optional[np.ndarray]  # max pooling's weights for its backward (N, T, K·H), or None
 
 
 def build_model(spec: ModelSpec, weights: dict[str, np.ndarray], dtype="float32") -> NumpyModel:
@@ -94,10 +95,12 @@ def loss_and_grads(model: NumpyModel, batch: Batch, state: Optional[State] = Non
     dfeatures = dfeatures.reshape(out.features.shape)
     if out.output_dropout is not None:
         dfeatures *= out.output_dropout
-    if spec.head == "pooled":
-        dh_seq = masked_mean_backward(dfeatures, batch.mask, out.stack.lstm[0].xs.shape[0])  # (N, T, K·H)
-    else:
+    if spec.head == "per_step":
         dh_seq = dfeatures
+    elif spec.pooling == "max":
+        dh_seq = masked_max_backward(dfeatures, out.max_weights)  # (N, T, K·H)
+    else:
+        dh_seq = masked_mean_backward(dfeatures, batch.mask, out.stack.lstm[0].xs.shape[0])  # (N, T, K·H)
     train_embedding = spec.has_embedding and spec.train_embedding
     dx, lstm_grads = stack_backward(spec, dh_seq, out.stack, model.workspaces,
                                     input_grad=train_embedding or bool(spec.features))
@@ -143,11 +146,17 @@ def _lstm_features(model: NumpyModel, batch: Batch, state: Optional[State]) -> _
     dropout = None if batch.dropout is None else tuple(m.astype(model.dtype) for m in batch.dropout)
     h_seq, state, stack = stack_forward(spec, p, x, state, mask, None if dropout is None else dropout[:-1],
                                         model.workspaces)
-    features, token_mask = (masked_mean_forward(h_seq, mask), None) if spec.head == "pooled" else (h_seq, mask)
+    features, token_mask, max_weights = h_seq, mask, None
+    if spec.head == "pooled":
+        token_mask = None
+        if spec.pooling == "max":
+            features, max_weights = masked_max_forward(h_seq, mask)
+        else:
+            features = masked_mean_forward(h_seq, mask)
     output_dropout = None if dropout is None else dropout[-1]
     if output_dropout is not None:
         features = features * output_dropout
-    return _Features(features, token_mask, state, stack, output_dropout)
+    return _Features(features, token_mask, state, stack, output_dropout, max_weights)
 
 
 def _dense_kernel(model: NumpyModel) -> np.ndarray:

@@ -3,7 +3,7 @@
 Keras's Embedding, LSTM (activation tanh, recurrent activation sigmoid, gate order
 i, f, c, o, masking that carries the state through padded steps), Bidirectional (merge
 mode concat) and Dense compute exactly what impl_numpy computes; the harness's dropout
-masks are multiplied in, and the masked pooling, the masked loss, the tied output layer
+masks are multiplied in, and the masked pooling (mean or max), the masked loss, the tied output layer
 (a matmul with the embedding matrix), clipping and the SGD update are written with plain
 TensorFlow ops.
 
@@ -118,7 +118,7 @@ class TensorflowModel:
             c_T += finals[1::2]
         h_T, c_T = tf.stack(h_T), tf.stack(c_T)
         if self.spec.head == "pooled":
-            features = _masked_mean(h_seq, mask)  # (N, K·H)
+            features = (_masked_max if self.spec.pooling == "max" else _masked_mean)(h_seq, mask)  # (N, K·H)
             token_mask = None
         else:
             features = h_seq
@@ -207,6 +207,14 @@ def _masked_mean(h_seq, mask):
         return tf.reduce_mean(h_seq, axis=1)
     m = tf.cast(mask, h_seq.dtype)[:, :, None]
     return tf.reduce_sum(h_seq * m, axis=1) / tf.reduce_sum(m, axis=1)
+
+
+def _masked_max(h_seq, mask):
+    """h_seq (N, T, H), mask (N, T) or None -> maximum over the real steps (N, H); reduce_max's gradient
+    shares a unit's among its tied maxima."""
+    if mask is None:
+        return tf.reduce_max(h_seq, axis=1)
+    return tf.reduce_max(tf.where(mask[:, :, None], h_seq, tf.constant(-np.inf, h_seq.dtype)), axis=1)
 
 
 def _masked_mean_all(values, mask):

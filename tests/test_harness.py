@@ -602,7 +602,23 @@ def test_a_tied_lm_with_dropout_trains_alike_in_both_twins(tmp_path, monkeypatch
     assert numpy_loss == pytest.approx(tensorflow_loss, rel=1e-10)
 
 
+def test_max_pooling_trains_alike_in_both_twins_on_imdb(tmp_path, monkeypatch, make_imdb):
+    monkeypatch.setenv("LSTM_TWINS_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "data").mkdir()
+    make_imdb(tmp_path / "data", as_archive=True)
+    raw = family_config("imdb", pooling="max", bidirectional=True, dropout=0.3)
+    raw["data"].update({"valid_size": 2, "max_len": 12})
+    config = resolve_config(raw)
+    assert prepare_task(config, tmp_path / "data").spec.pooling == "max"
+    numpy_loss, tensorflow_loss = losses_of_both_twins(config, tmp_path / "data")
+    assert numpy_loss == pytest.approx(tensorflow_loss, rel=1e-10)
+    mean = resolve_config({**raw, "model": {**raw["model"], "pooling": "mean"}})
+    assert losses_of_both_twins(mean, tmp_path / "data")[0] != numpy_loss  # the pooling did change
+
+
 FAMILY_BAD = [
+    ("ptb_pos", {"pooling": "max"}, "model.pooling is 'max'; task ptb_pos labels every step"),
+    ("imdb", {"pooling": "median"}, "model.pooling is 'median'; expected one of"),
     ("ptb_lm", {"bidirectional": True}, "model.bidirectional is true; task ptb_lm predicts the next token"),
     ("imdb", {"tie_embeddings": True}, "model.tie_embeddings is true; task imdb does not predict tokens"),
     ("ptb_lm", {"tie_embeddings": True, "embedding_size": 6, "train_embedding": False},

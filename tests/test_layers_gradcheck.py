@@ -8,7 +8,7 @@ from impl_numpy.embedding import embedding_backward, embedding_forward
 from impl_numpy.linear import linear_backward, linear_forward
 from impl_numpy.loss import softmax_cross_entropy
 from impl_numpy.lstm import lstm_backward, lstm_forward
-from impl_numpy.pooling import masked_mean_backward, masked_mean_forward
+from impl_numpy.pooling import masked_max_backward, masked_max_forward, masked_mean_backward, masked_mean_forward
 
 TOLERANCE = 1e-7
 
@@ -91,6 +91,26 @@ def test_masked_mean_ignores_padding():
     h = np.arange(12.0).reshape(2, 3, 2)
     mask = np.array([[True, True, False], [False, False, True]])
     np.testing.assert_allclose(masked_mean_forward(h, mask), [[1.0, 2.0], [10.0, 11.0]])
+
+
+@pytest.mark.parametrize("padding", [None, "pre", "holes"])
+def test_masked_max_gradient(padding, random_mask):
+    rng = np.random.default_rng(7)
+    N, T, H = 3, 6, 2
+    h = rng.standard_normal((N, T, H))
+    mask = None if padding is None else random_mask(rng, N, T, padding)
+    dpooled = rng.standard_normal((N, H))
+    numeric = numerical_gradient(lambda: projected(masked_max_forward(h, mask)[0], dpooled), h)
+    assert rel_error(masked_max_backward(dpooled, masked_max_forward(h, mask)[1]), numeric) <= TOLERANCE
+
+
+def test_masked_max_ignores_padding_and_shares_ties():
+    h = np.array([[[1.0, 5.0], [3.0, 5.0], [9.0, 9.0]], [[-4.0, 2.0], [-6.0, 1.0], [7.0, 8.0]]])
+    mask = np.array([[True, True, False], [False, True, False]])  # the 9s and 7, 8 are padding
+    pooled, weights = masked_max_forward(h, mask)
+    np.testing.assert_array_equal(pooled, [[3.0, 5.0], [-6.0, 1.0]])
+    dh = masked_max_backward(np.array([[1.0, 2.0], [3.0, 4.0]]), weights)
+    np.testing.assert_array_equal(dh, [[[0, 1], [1, 1], [0, 0]], [[0, 0], [3, 4], [0, 0]]])
 
 
 @pytest.mark.parametrize("masked", [False, True])
