@@ -36,6 +36,7 @@ from .provenance import KERNEL_VARIABLES
 from .parity import random_batch, random_weights
 from twin_contract import Batch, ModelSpec, State
 
+from . import step_profile
 from .markdown import table
 from .twins import MODULES, NAMES, load
 
@@ -123,8 +124,9 @@ def bench_inputs(case: BenchCase) -> tuple[dict[str, np.ndarray], list[Batch]]:
     return weights, [random_batch(case, rng) for _ in range(2)]
 
 
-def time_twin(case: BenchCase, twin, warmup: int = 3, repeats: int = 5, steps: int = 5) -> dict:
-    """One twin's training steps on the case: {"seconds_per_step": [one per repeat], "tokens_per_batch"}.
+def time_twin(case: BenchCase, twin, warmup: int = 3, repeats: int = 5, steps: int = 5, profile: bool = False) -> dict:
+    """One twin's training steps on the case: {"seconds_per_step": [one per repeat], "tokens_per_batch"},
+    and with `profile` (the NumPy twin) "profile": step_profile.profile_step of `steps` more steps.
 
     Two fixed batches alternate; the language model carries its state from step to step.
     """
@@ -143,7 +145,8 @@ def time_twin(case: BenchCase, twin, warmup: int = 3, repeats: int = 5, steps: i
 
     run(warmup)
     seconds = [_timed(lambda: run(steps)) / steps for _ in range(repeats)]
-    return {"seconds_per_step": seconds, "tokens_per_batch": statistics.fmean(case.tokens(b) for b in batches)}
+    timing = {"seconds_per_step": seconds, "tokens_per_batch": statistics.fmean(case.tokens(b) for b in batches)}
+    return {**timing, "profile": step_profile.profile_step(case, run, steps)} if profile else timing
 
 
 def measure(name: str, twin_name: str, repeats: int, steps: int) -> dict:
@@ -153,10 +156,10 @@ def measure(name: str, twin_name: str, repeats: int, steps: int) -> dict:
     if twin_name == "gemm":
         return {"gemm_gflops": gemm_gflops(), "threads": environment()["threads"]}
     case = next(c for c in bench_cases() if c.name == name)
-    timing = time_twin(case, load(twin_name), repeats=repeats, steps=steps)
+    timing = time_twin(case, load(twin_name), repeats=repeats, steps=steps, profile=twin_name == "numpy")
     step = statistics.median(timing["seconds_per_step"])
     return {"samples_per_second": case.batch_size / step, "tokens_per_second": timing["tokens_per_batch"] / step,
-            "peak_rss_mib": peak_rss_mb(),
+            "peak_rss_mib": peak_rss_mb(), **({"profile": timing["profile"]} if "profile" in timing else {}),
             "twins_loaded": sorted(name for name in MODULES.values() if name in sys.modules),
             **{k: v for k, v in environment().items() if k in ("threads", "versions")}}
 
@@ -252,10 +255,11 @@ def run_bench(tasks=tuple(TASKS), rounds: int = 5, repeats: int = 5, steps: int 
 def _summary(processes: list[dict]) -> dict:
     """One twin's processes on a task: median and min–max of samples/s over them, tokens/s, memory, threads."""
     speeds = [p["samples_per_second"] for p in processes]
+    profiles = [p["profile"] for p in processes if "profile" in p]
     return {"samples_per_second": statistics.median(speeds), "min": min(speeds), "max": max(speeds),
             "per_process": speeds, "tokens_per_second": statistics.median(p["tokens_per_second"] for p in processes),
             "peak_rss_mib": statistics.median(p["peak_rss_mib"] for p in processes), "threads": processes[0]["threads"],
-            "versions": processes[0]["versions"]}
+            "versions": processes[0]["versions"], **({"profile": step_profile.summary(profiles)} if profiles else {})}
 
 
 def bench_markdown(report: dict) -> str:
@@ -321,7 +325,19 @@ def bench_page(report: dict) -> str:
         "",
         bench_markdown(report),
         "",
+        *_profile_section(report),
     ])
+
+
+def _profile_section(report: dict) -> list[str]:
+    """Where the NumPy twin's step goes, for the rows whose run profiled it."""
+    rows = {name: row["numpy"]["profile"] for name, row in report["tasks"].items() if "profile" in row["numpy"]}
+    if not rows:
+        return []
+    return ["## Where the NumPy twin's step goes", "",
+            step_profile.EXPLANATION + " Each figure is the median over rounds; the parts are shares of the "
+            "profiled step (cProfile slows the Python-heavy parts a little).",
+            "", step_profile.profile_markdown(rows), ""]
 
 
 def _measured_apart(report: dict) -> list[str]:

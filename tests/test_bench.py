@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import impl_numpy
-from harness import bench
+from harness import bench, step_profile
 from harness.bench import BenchCase, bench_cases, bench_markdown, time_twin
 from harness.twins import MODULES
 from twin_contract import ModelSpec
@@ -93,6 +93,31 @@ def test_bench_alternates_fresh_processes_and_reports_medians(monkeypatch):
     assert (row["numpy"]["samples_per_second"], row["numpy"]["min"], row["numpy"]["max"]) == (300.0, 100.0, 500.0)
     assert row["tensorflow"]["samples_per_second"] == 60.0 and row["speedup"] == 5.0  # ratio of the medians
     assert row["numpy"]["threads"] == {"twin": "numpy"} and report["method"]["rounds"] == 5
+
+
+def test_the_numpy_step_profile_splits_the_step_among_the_model_parts():
+    case = next(c for c in bench_cases() if c.name == "imdb")
+    profile = time_twin(case, impl_numpy, warmup=1, repeats=1, steps=2, profile=True)["profile"]
+    parts = profile["parts_seconds"]
+    assert set(parts) == set(step_profile.PARTS)
+    assert all(parts[p] > 0 for p in ("LSTM forward", "LSTM backward", "output layer", "embedding", "pooling",
+                                       "clip + SGD")), parts  # each part's functions were found
+    assert sum(parts.values()) < profile["step_seconds"]
+    lstm = parts["LSTM forward"] + parts["LSTM backward"]
+    assert profile["lstm_time_step_seconds"] == pytest.approx(lstm / case.num_steps)
+    assert 0 < profile["call_floor_seconds"] < profile["recurrent_matmuls_seconds"]
+
+
+def test_the_bench_page_shows_the_profile_of_rows_that_have_one():
+    profile = {"step_seconds": 0.01, "parts_seconds": {p: 0.001 for p in step_profile.PARTS},
+               "lstm_time_step_seconds": 20e-6, "recurrent_matmuls_seconds": 8e-6, "call_floor_seconds": 0.5e-6}
+    profile["parts_seconds"]["LSTM backward"] = 0.004
+    section = re.sub(r" +", " ", "\n".join(bench._profile_section({"tasks": {
+        "mnist": {"numpy": {"profile": profile}}, "imdb": {"numpy": {}}}})))
+    assert section.startswith("## Where the NumPy twin's step goes")
+    assert "| mnist | 10.00 | 10% | 40% | 10% | 10% | 10% | 10% | 10% | 20.0 | 8.0 | 0.50 |" in section
+    assert "| imdb" not in section  # measured before the profile existed
+    assert bench._profile_section({"tasks": {"imdb": {"numpy": {}}}}) == []
 
 
 def test_bench_table():

@@ -1,0 +1,93 @@
+"""Where the NumPy twin's training step spends its time, per bench shape: a table of `make bench`.
+
+EXPLANATION says how, and what the table shows; the bench page prints it above the table.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import pstats
+import statistics
+import timeit
+
+import numpy as np
+
+from .markdown import table
+
+EXPLANATION = (
+    "cProfile times a few training steps in the NumPy twin's bench process, after its timed steps, and splits "
+    "each step among the model's parts: the LSTM's forward and backward passes, the output layer (Linear and "
+    "softmax cross-entropy), the embedding, the pooling, clipping and SGD. The LSTM's share is then put in terms of "
+    "its recurrent loops: the time of one LSTM time step (forward and backward, per layer and direction) against "
+    "what its two recurrent matmuls (h·Wh forward, da·Whᵀ backward) take alone at the shape, and against the cost "
+    "of a NumPy call that does almost nothing. The rest of a time step is its elementwise calls, a dozen or so on "
+    "arrays of N·H to N·4H numbers; where those arrays are small, each costs little more than that floor, so the "
+    "loop is bound by the number of calls more than by arithmetic.")
+
+# A part of the step: the functions (module file, name) whose cumulative time it is.
+PARTS = {
+    "LSTM forward": [("lstm.py", "lstm_forward")],
+    "LSTM backward": [("lstm.py", "lstm_backward")],
+    "output layer": [("output_layer.py", "linear_cross_entropy")],
+    "embedding": [("embedding.py", "embedding_forward"), ("embedding.py", "embedding_backward")],
+    "pooling": [("pooling.py", name) for name in ("masked_mean_forward", "masked_mean_backward",
+                                                  "masked_max_forward", "masked_max_backward")],
+    "clip + SGD": [("sgd.py", "clip_by_global_norm"), ("sgd.py", "sgd_update")],
+}
+STEP = ("model.py", "train_step")
+
+
+def profile_step(case, run, steps: int = 5) -> dict:
+    """cProfile `run(steps)` (the bench's NumPy training steps on `case`) -> seconds per step of each part
+    of PARTS and of the whole step, the LSTM's seconds per time step, and the micro-timings at the shape."""
+    profiler = cProfile.Profile()
+    profiler.runcall(run, steps)
+    stats = pstats.Stats(profiler).stats  # (file, line, name) -> (calls, primitive calls, own, cumulative, ...)
+    cumulative = {}
+    for (file, _, name), (*_, seconds, _) in stats.items():
+        key = (file.rsplit("/", 1)[-1], name)
+        cumulative[key] = cumulative.get(key, 0.0) + seconds
+    parts = {part: sum(cumulative.get(f, 0.0) for f in functions) / steps for part, functions in PARTS.items()}
+    step = cumulative[STEP] / steps
+    spec = case.spec
+    time_steps = case.num_steps * len(spec.direction_names())  # LSTM time steps per training step
+    return {"step_seconds": step, "parts_seconds": parts,
+            "lstm_time_step_seconds": (parts["LSTM forward"] + parts["LSTM backward"]) / time_steps,
+            **recurrent_costs(case.batch_size, spec.hidden_size)}
+
+
+def recurrent_costs(N: int, H: int, repeats: int = 2000) -> dict:
+    """The two recurrent matmuls of one LSTM time step alone at (N, H), and a NumPy call's floor (seconds)."""
+    rng = np.random.default_rng(0)
+    h, Wh = rng.random((N, H), dtype=np.float32), rng.random((H, 4 * H), dtype=np.float32)
+    da, Wh_T = rng.random((N, 4 * H), dtype=np.float32), np.ascontiguousarray(Wh.T)
+    a, dh, one = np.empty((N, 4 * H), np.float32), np.empty((N, H), np.float32), np.zeros(1, np.float32)
+
+    def best(fn) -> float:
+        return min(timeit.repeat(fn, number=repeats, repeat=5)) / repeats
+
+    return {"recurrent_matmuls_seconds": best(lambda: np.matmul(h, Wh, out=a)) + best(lambda: np.matmul(da, Wh_T, out=dh)),
+            "call_floor_seconds": best(lambda: np.add(one, one, out=one))}
+
+
+def summary(profiles: list[dict]) -> dict:
+    """The median of each figure over the bench's rounds."""
+    median = statistics.median
+    return {"step_seconds": median(p["step_seconds"] for p in profiles),
+            "parts_seconds": {part: median(p["parts_seconds"][part] for p in profiles) for part in PARTS},
+            **{key: median(p[key] for p in profiles)
+               for key in ("lstm_time_step_seconds", "recurrent_matmuls_seconds", "call_floor_seconds")}}
+
+
+def profile_markdown(rows: dict) -> str:
+    """rows: shape -> summary(); the table of the bench page."""
+    lines = []
+    for name, p in rows.items():
+        shares = {part: f"{seconds / p['step_seconds']:.0%}" for part, seconds in p["parts_seconds"].items()}
+        other = 1 - sum(p["parts_seconds"].values()) / p["step_seconds"]
+        lines.append({"shape": name, "step ms (profiled)": f"{p['step_seconds'] * 1e3:.2f}", **shares,
+                      "other": f"{other:.0%}",
+                      "µs per LSTM time step": f"{p['lstm_time_step_seconds'] * 1e6:.1f}",
+                      "its 2 matmuls alone": f"{p['recurrent_matmuls_seconds'] * 1e6:.1f}",
+                      "NumPy call floor µs": f"{p['call_floor_seconds'] * 1e6:.2f}"})
+    return table(lines)
