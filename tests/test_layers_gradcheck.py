@@ -76,32 +76,28 @@ def test_linear_gradients():
         assert rel_error(analytic, numeric) <= TOLERANCE
 
 
+@pytest.mark.parametrize("pooling", ["mean", "max"])
 @pytest.mark.parametrize("padding", [None, "pre", "holes"])
-def test_masked_mean_gradient(padding, random_mask):
+def test_masked_pooling_gradient(pooling, padding, random_mask):
     rng = np.random.default_rng(5)
     N, T, H = 3, 6, 2
     h = rng.standard_normal((N, T, H))
     mask = None if padding is None else random_mask(rng, N, T, padding)
     dpooled = rng.standard_normal((N, H))
-    numeric = numerical_gradient(lambda: projected(masked_mean_forward(h, mask), dpooled), h)
-    assert rel_error(masked_mean_backward(dpooled, mask, T), numeric) <= TOLERANCE
+
+    def pooled():
+        return masked_mean_forward(h, mask) if pooling == "mean" else masked_max_forward(h, mask)[0]
+
+    analytic = (masked_mean_backward(dpooled, mask, T) if pooling == "mean"
+                else masked_max_backward(dpooled, masked_max_forward(h, mask)[1]))
+    numeric = numerical_gradient(lambda: projected(pooled(), dpooled), h)
+    assert rel_error(analytic, numeric) <= TOLERANCE
 
 
 def test_masked_mean_ignores_padding():
     h = np.arange(12.0).reshape(2, 3, 2)
     mask = np.array([[True, True, False], [False, False, True]])
     np.testing.assert_allclose(masked_mean_forward(h, mask), [[1.0, 2.0], [10.0, 11.0]])
-
-
-@pytest.mark.parametrize("padding", [None, "pre", "holes"])
-def test_masked_max_gradient(padding, random_mask):
-    rng = np.random.default_rng(7)
-    N, T, H = 3, 6, 2
-    h = rng.standard_normal((N, T, H))
-    mask = None if padding is None else random_mask(rng, N, T, padding)
-    dpooled = rng.standard_normal((N, H))
-    numeric = numerical_gradient(lambda: projected(masked_max_forward(h, mask)[0], dpooled), h)
-    assert rel_error(masked_max_backward(dpooled, masked_max_forward(h, mask)[1]), numeric) <= TOLERANCE
 
 
 def test_masked_max_ignores_padding_and_shares_ties():
