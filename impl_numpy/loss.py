@@ -35,11 +35,19 @@ def weighted_softmax_cross_entropy(z: np.ndarray, y: np.ndarray, weights: np.nda
     z (M, C) logits, y (M,) int, weights (M,). Returns the loss and dz (M, C), a new array.
     """
     rows = np.arange(len(y))
-    # exp(z - max z) in one buffer (the shift keeps exp from overflowing; softmax is unchanged)
-    e = z - z.max(axis=1, keepdims=True)
-    target_shifted = e[rows, y]
-    np.exp(e, out=e)
+    # softmax(z) = exp(z − s) / Σ exp(z − s) for any shift s. Logits far from exp's overflow need none:
+    # exp(z) straight into a new buffer saves two passes over (M, C) (the row maxima, the subtraction).
+    # Where a row's Σ exp(z) came out infinite, zero or subnormal, all rows are redone with s = max z.
+    target_shifted = z[rows, y]
+    with np.errstate(over="ignore"):  # an overflow is caught below
+        e = np.exp(z)
     sum_exp = e.sum(axis=1)
+    if not (np.isfinite(sum_exp).all() and sum_exp.min() >= np.finfo(z.dtype).tiny):
+        shift = z.max(axis=1, keepdims=True)
+        np.subtract(z, shift, out=e)
+        target_shifted = target_shifted - shift[:, 0]
+        np.exp(e, out=e)
+        sum_exp = e.sum(axis=1)
     token_losses = np.log(sum_exp) - target_shifted  # -log softmax(z)[target], (M,)
     loss = float(token_losses @ weights)
     # d loss / d z = weight ⊙ (softmax(z) - onehot(y)), in place of e: softmax = e / sum_exp

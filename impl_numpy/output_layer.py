@@ -6,15 +6,15 @@ are taken a block at a time, so each block's passes run in cache, and the whole
 logits never exist. When the layer's input is narrow (H small), the softmax's exp
 costs more than the matmuls, and NumPy runs it on one core: then the rows, which are
 independent, are shared among the cores (parallel.py), each thread taking its rows a
-block at a time. When H is large the matmuls dominate and BLAS's own threads do better. The math is exactly linear_forward, softmax cross-entropy and
-linear_backward, applied block by block, with the weight gradients summed over blocks.
+block at a time. When H is large the matmuls dominate and BLAS's own threads do better.
+The math is linear_forward, softmax cross-entropy and linear_backward, applied block by
+block, with the weight gradients summed over blocks; the bias rides in the matmuls (below).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .linear import linear_backward, linear_forward
 from .loss import weighted_softmax_cross_entropy
 from .parallel import map_shares
 
@@ -31,26 +31,33 @@ def linear_cross_entropy(
 
     Returns loss = Σ weights · -log softmax(x·W + b)[target], and dx (M, H), dW (H, C), db (C,).
     """
+    H = x.shape[1]
     block_rows = max(1, BLOCK_LOGITS // W.shape[1])
     dx = np.empty_like(x)
+    # The bias as one more row of the kernel, against a column of ones: x·W + b = [x 1]·[W; b], so the
+    # forward matmul adds b and the kernel's gradient [x 1]ᵀ·dlogits holds db as its last row, with no
+    # pass of their own over the (rows, C) logits.
+    x1 = np.ones((len(x), H + 1), dtype=x.dtype)
+    x1[:, :H] = x
+    Wb = np.concatenate([W, b[None, :]])  # (H + 1, C)
 
-    def share_loss_and_grads(share: range) -> tuple[float, np.ndarray, np.ndarray]:
-        """One thread's rows, a block at a time: their loss, dW and db summed; their rows of dx written."""
-        loss, dW, db = 0.0, np.zeros_like(W), np.zeros_like(b)
+    def share_loss_and_grads(share: range) -> tuple[float, np.ndarray]:
+        """One thread's rows, a block at a time: their loss and [dW; db] summed; their rows of dx written."""
+        loss, dWb = 0.0, np.zeros_like(Wb)
         for start in range(share.start, share.stop, block_rows):
             rows = slice(start, min(start + block_rows, share.stop))
-            logits = linear_forward(x[rows], W, b)
+            logits = x1[rows] @ Wb
             block_loss, dlogits = weighted_softmax_cross_entropy(logits, targets[rows], weights[rows])
-            dx[rows], block_dW, block_db = linear_backward(dlogits, x[rows], W)
+            dx[rows] = dlogits @ W.T
+            dWb += x1[rows].T @ dlogits
             loss += block_loss
-            dW += block_dW
-            db += block_db
-        return loss, dW, db
+        return loss, dWb
 
     rows = range(len(x))
     if x.shape[1] > THREADS_MAX_INPUT:
         shares = [share_loss_and_grads(rows)]
     else:  # a share is at least one block: smaller ones would spend their time waiting on Python's lock
         shares = map_shares(share_loss_and_grads, rows, min_share=block_rows)
-    losses, dWs, dbs = zip(*shares)
-    return sum(losses), dx, sum(dWs), sum(dbs)
+    losses, dWbs = zip(*shares)
+    dWb = sum(dWbs)
+    return sum(losses), dx, dWb[:H], dWb[H]

@@ -1,5 +1,7 @@
 """Finite-difference gradient checks of every NumPy layer, float64, relative error <= 1e-7."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -128,10 +130,15 @@ def test_softmax_cross_entropy_is_mean_over_real_tokens():
     assert loss == pytest.approx(np.log(1 + np.exp(-2.0)), rel=1e-14)
 
 
-def test_softmax_cross_entropy_is_stable_for_huge_logits():
-    loss, grad = softmax_cross_entropy(np.array([[1000.0, -1000.0]]), np.array([1]))
-    assert loss == pytest.approx(2000.0)
-    assert np.all(np.isfinite(grad))
+@pytest.mark.parametrize("logits, expected", [([1000.0, -1000.0], 2000.0),  # exp overflows
+                                               ([-1000.0, -1000.0], np.log(2.0)),  # exp is 0 everywhere
+                                               (np.float32([-100.0, -101.0]), 1 + np.log1p(np.exp(-1.0)))])  # subnormal
+def test_softmax_cross_entropy_is_stable_for_huge_logits(logits, expected):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and quiet about it
+        loss, grad = softmax_cross_entropy(np.array([logits]), np.array([1]))
+    assert loss == pytest.approx(expected, rel=1e-6)
+    assert np.all(np.isfinite(grad)) and grad.sum() == pytest.approx(0.0, abs=1e-6)
 
 
 @pytest.mark.parametrize("threads, threads_max_input", [("1", 64), ("2", 64), ("3", 64), ("2", 0)])
