@@ -34,23 +34,30 @@ def weighted_softmax_cross_entropy(z: np.ndarray, y: np.ndarray, weights: np.nda
 
     z (M, C) logits, y (M,) int, weights (M,). Returns the loss and dz (M, C), a new array.
     """
+    token_losses, e, sum_exp = softmax_cross_entropy_parts(z, y)
+    e *= (weights / sum_exp)[:, None]  # d loss / d z = weight ⊙ (softmax(z) − onehot(y))
+    return float(token_losses @ weights), e
+
+
+def softmax_cross_entropy_parts(z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """z (M, C) logits, y (M,) int -> (-log softmax(z)[y] (M,), e (M, C), Σ (M,)) where e / Σ, row by row,
+    is softmax(z) − onehot(y): the gradient of each row's loss, left unscaled so that a caller may fold
+    the rows' factors into what it multiplies e with next. e is a new array."""
     rows = np.arange(len(y))
     # softmax(z) = exp(z − s) / Σ exp(z − s) for any shift s. Logits far from exp's overflow need none:
     # exp(z) straight into a new buffer saves two passes over (M, C) (the row maxima, the subtraction).
     # Where a row's Σ exp(z) came out infinite, zero or subnormal, all rows are redone with s = max z.
     target_shifted = z[rows, y]
+    ones = np.ones(z.shape[1], dtype=z.dtype)  # Σ along rows as a matrix-vector product: BLAS's is ~3x NumPy's sum
     with np.errstate(over="ignore"):  # an overflow is caught below
         e = np.exp(z)
-    sum_exp = e.sum(axis=1)
+    sum_exp = e @ ones
     if not (np.isfinite(sum_exp).all() and sum_exp.min() >= np.finfo(z.dtype).tiny):
         shift = z.max(axis=1, keepdims=True)
         np.subtract(z, shift, out=e)
         target_shifted = target_shifted - shift[:, 0]
         np.exp(e, out=e)
-        sum_exp = e.sum(axis=1)
-    token_losses = np.log(sum_exp) - target_shifted  # -log softmax(z)[target], (M,)
-    loss = float(token_losses @ weights)
-    # d loss / d z = weight ⊙ (softmax(z) - onehot(y)), in place of e: softmax = e / sum_exp
-    e *= (weights / sum_exp)[:, None]
-    e[rows, y] -= weights
-    return loss, e
+        sum_exp = e @ ones
+    token_losses = np.log(sum_exp) - target_shifted  # -log softmax(z)[target]
+    e[rows, y] -= sum_exp  # Σ · (softmax − onehot)
+    return token_losses, e, sum_exp

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .loss import weighted_softmax_cross_entropy
+from .loss import softmax_cross_entropy_parts
 from .parallel import map_shares
 
 BLOCK_LOGITS = 256 * 10_000  # a block's logits (10 MB in float32) stay in the last-level cache
@@ -46,11 +46,13 @@ def linear_cross_entropy(
         loss, dWb = 0.0, np.zeros_like(Wb)
         for start in range(share.start, share.stop, block_rows):
             rows = slice(start, min(start + block_rows, share.stop))
-            logits = x1[rows] @ Wb
-            block_loss, dlogits = weighted_softmax_cross_entropy(logits, targets[rows], weights[rows])
-            dx[rows] = dlogits @ W.T
-            dWb += x1[rows].T @ dlogits
-            loss += block_loss
+            token_losses, e, sum_exp = softmax_cross_entropy_parts(x1[rows] @ Wb, targets[rows])
+            # dlogits = diag(weights / Σ)·e: the rows' factors go on the narrow sides of the matmuls
+            # (dx's rows, [x 1]'s rows), never over the wide (rows, C) e
+            row_scale = (weights[rows] / sum_exp)[:, None]
+            dx[rows] = (e @ W.T) * row_scale
+            dWb += (x1[rows] * row_scale).T @ e
+            loss += float(token_losses @ weights[rows])
         return loss, dWb
 
     rows = range(len(x))
