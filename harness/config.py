@@ -42,8 +42,10 @@ SECTIONS = {
         "lr0": Field(float, None, low=0.0),
         "decay": Field(float, 0.0, low=0.0),
         "clip_norm": Field(float, None, low=0.0, optional=True),
-        # null = off; else an epoch that does not lower the valid loss is undone and lr0 scaled by this
+        # null = off; else an epoch that does not improve the valid plateau_metric is undone and lr0 scaled by this
         "plateau_factor": Field(float, None, low=0.0, below=1.0, optional=True),
+        # what an epoch must improve on the valid split to be kept: a lower loss, or a higher accuracy
+        "plateau_metric": Field(str, "loss", choices=("loss", "accuracy")),
         "dtype": Field(str, "float32", choices=("float32", "float64")),
         "max_grad_norm": Field(float, None, low=0.0, optional=True),  # divergence guard; null = NaN/Inf only
     },

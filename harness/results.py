@@ -179,7 +179,9 @@ def comparison_markdown(comparison: Comparison, name: str) -> str:
              "TensorFlow": _format([r["tensorflow"]], metric), gap: f"{r['gap']:.2f}"} for r in rows]), ""]
     undone = [(run, [e["epoch"] for e in run["history"] if "undone" in e]) for run in comparison.complete()]
     if any(epochs for _, epochs in undone):
-        lines += ["Epochs undone (valid loss not lower: the weights went back and the learning rate was scaled by "
+        better = {"loss": "valid loss not lower", "accuracy": "valid accuracy not higher"}[
+            comparison.complete()[0]["config"]["training"].get("plateau_metric", "loss")]
+        lines += [f"Epochs undone ({better}: the weights went back and the learning rate was scaled by "
                   "`training.plateau_factor`; such an epoch's figures are those of the weights kept):", ""]
         lines += [f"- {LABELS[run['twin']]} seed {run['config']['seed']}: {', '.join(map(str, epochs)) or 'none'}"
                   for run, epochs in undone]

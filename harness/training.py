@@ -58,8 +58,9 @@ def train_twin(
     A NaN or Inf loss, or a gradient norm above training.max_grad_norm, stops the run with
     status "diverged" and a message; the history and checkpoint of the last good epoch stay.
     With training.plateau_factor set, an epoch whose valid loss is no lower than the last kept
-    epoch's is undone: the weights go back, its metrics move to record["undone"] (the record keeps
-    those of the weights held), and lr0 is scaled by the factor from then on.
+    epoch's (or with plateau_metric "accuracy", whose valid accuracy is no higher) is undone: the
+    weights go back, its metrics move to record["undone"] (the record keeps those of the weights
+    held), and lr0 is scaled by the factor from then on.
     """
     dtype = config["training"]["dtype"]
     weights, run = _start(twin, task, config, checkpoints if resume else None, progress)
@@ -136,9 +137,13 @@ def _train_epoch(twin, model, task: TaskData, config: dict, schedule: Schedule, 
 
 
 def _is_plateau(training: dict, history: list[dict], record: dict) -> bool:
-    """Whether the epoch of `record` is to be undone: a plateau schedule, and no lower valid loss."""
-    return training["plateau_factor"] is not None and bool(history) and (
-        record["valid"]["loss"] >= history[-1]["valid"]["loss"])
+    """Whether the epoch of `record` is to be undone: a plateau schedule, and no better valid figure
+    (training.plateau_metric: no lower loss, or no higher accuracy, than the last kept epoch's)."""
+    if training["plateau_factor"] is None or not history:
+        return False
+    metric = training["plateau_metric"]
+    now, kept = record["valid"][metric], history[-1]["valid"][metric]
+    return now <= kept if metric == "accuracy" else now >= kept
 
 
 def _print_epoch(twin, metric: str, record: dict) -> None:

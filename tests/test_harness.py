@@ -52,7 +52,8 @@ def test_imdb_config_matches_the_seed_experiment():
     config = load_config(config_path("imdb"))
     assert config["seed"] == 42 and config["model"]["hidden_size"] == 32
     assert config["training"] == {"epochs": 10, "batch_size": 32, "lr0": 1.0, "decay": 0.2, "clip_norm": 5.0,
-                                  "dtype": "float32", "max_grad_norm": None, "plateau_factor": None}
+                                  "dtype": "float32", "max_grad_norm": None, "plateau_factor": None,
+                                  "plateau_metric": "loss"}
     assert config["model"]["embedding"] == "glove" and not config["model"]["train_embedding"]
 
 
@@ -66,6 +67,7 @@ BAD = [
     ({"training": None, "model": {"hidden_size": True}}, "model.hidden_size is True"),
     ({"training": {"lr0": float("nan")}}, "training.lr0 is nan; expected a finite float"),
     ({"training": {"plateau_factor": 1}}, r"training.plateau_factor is 1.0; expected float >= 0.0 and < 1.0 or null"),
+    ({"training": {"plateau_metric": "perplexity"}}, r"training.plateau_metric is 'perplexity'; expected one of"),
     ({"model": {"layers": 0}}, r"model.layers is 0; expected int >= 1"),
     ({"model": {"layers": 1.5}}, r"model.layers is 1.5; expected int >= 1"),
 ]

@@ -176,6 +176,20 @@ def test_an_epoch_that_raises_the_valid_loss_is_undone_and_the_lr_scaled(env, mo
     assert without_timing(resumed["history"]) == without_timing(run["history"])
 
 
+@pytest.mark.parametrize("metric, undone", [("loss", [False, True]), ("accuracy", [True, False])])
+def test_the_plateau_metric_decides_which_epoch_is_undone(metric, undone):
+    from harness.training import _is_plateau
+
+    training = {"plateau_factor": 0.5, "plateau_metric": metric}
+    kept = [{"valid": {"loss": 0.40, "accuracy": 0.85}}]
+    lower_loss_lower_accuracy = {"valid": {"loss": 0.35, "accuracy": 0.84}}
+    higher_loss_higher_accuracy = {"valid": {"loss": 0.45, "accuracy": 0.86}}
+    assert [_is_plateau(training, kept, record) for record in (lower_loss_lower_accuracy,
+                                                               higher_loss_higher_accuracy)] == undone
+    assert _is_plateau(training, kept, {"valid": dict(kept[0]["valid"])})  # no better is no better
+    assert not _is_plateau({**training, "plateau_factor": None}, kept, higher_loss_higher_accuracy)
+
+
 def test_without_plateau_factor_a_worse_epoch_is_kept(env, monkeypatch):
     ascent_in_epoch_2(monkeypatch, env["config"]["training"])
     run = train_twin(impl_numpy, prepare_task(env["config"]), env["config"], 2, progress=False)
