@@ -253,15 +253,19 @@ def test_a_failed_twin_is_marked_and_its_earlier_record_not_shown():
     assert "| TensorFlow | 0 | — |" in missing and "| missing (seed 1) |" in missing
 
 
-def test_undone_epochs_are_listed_and_plotted(tmp_path):
+@pytest.mark.parametrize("training, criterion", [({"plateau_factor": 0.5}, "valid loss not lower"),  # before the key
+                                                 ({"plateau_factor": 0.5, "plateau_metric": "accuracy"},
+                                                  "valid accuracy not higher")])
+def test_undone_epochs_are_listed_and_plotted(tmp_path, training, criterion):
     runs = [fake_run("numpy", 1, 0.9), fake_run("tensorflow", 1, 0.9)]
     for run in runs:
+        run["config"]["training"] = training
         kept = run["history"][0]
         worse = {split: {"loss": 0.7, "accuracy": 0.8} for split in ("train", "valid", "test")}
         run["history"].append({**kept, "epoch": 2, "undone": worse})
     runs[1]["history"][1].pop("undone")
     markdown = results.comparison_markdown(results.Comparison.of(runs, "d1"), "mnist")
-    assert "Epochs undone" in markdown and "- NumPy seed 1: 2\n- TensorFlow seed 1: none" in markdown
+    assert f"Epochs undone ({criterion}:" in markdown and "- NumPy seed 1: 2\n- TensorFlow seed 1: none" in markdown
     assert results.plot_curves(tmp_path / "curves.png", runs).read_bytes()[:4] == b"\x89PNG"
 
 
