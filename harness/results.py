@@ -179,8 +179,9 @@ def comparison_markdown(comparison: Comparison, name: str) -> str:
              "TensorFlow": _format([r["tensorflow"]], metric), gap: f"{r['gap']:.2f}"} for r in rows]), ""]
     undone = [(run, [e["epoch"] for e in run["history"] if "undone" in e]) for run in comparison.complete()]
     if any(epochs for _, epochs in undone):
+        first_run = undone[0][0]
         better = {"loss": "valid loss not lower", "accuracy": "valid accuracy not higher"}[
-            comparison.complete()[0]["config"]["training"].get("plateau_metric", "loss")]
+            first_run["config"]["training"].get("plateau_metric", "loss")]  # runs from before the key: loss
         lines += [f"Epochs undone ({better}: the weights went back and the learning rate was scaled by "
                   "`training.plateau_factor`; such an epoch's figures are those of the weights kept):", ""]
         lines += [f"- {LABELS[run['twin']]} seed {run['config']['seed']}: {', '.join(map(str, epochs)) or 'none'}"

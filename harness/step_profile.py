@@ -66,16 +66,16 @@ def recurrent_costs(N: int, H: int, repeats: int = 2000) -> dict:
     def best(fn) -> float:
         return min(timeit.repeat(fn, number=repeats, repeat=5)) / repeats
 
-    return {"recurrent_matmuls_seconds": best(lambda: np.matmul(h, Wh, out=a)) + best(lambda: np.matmul(da, Wh_T, out=dh)),
+    forward, backward = best(lambda: np.matmul(h, Wh, out=a)), best(lambda: np.matmul(da, Wh_T, out=dh))
+    return {"recurrent_matmuls_seconds": forward + backward,
             "call_floor_seconds": best(lambda: np.add(one, one, out=one))}
 
 
 def summary(profiles: list[dict]) -> dict:
     """The median of each figure over the bench's rounds."""
-    median = statistics.median
-    return {"step_seconds": median(p["step_seconds"] for p in profiles),
-            "parts_seconds": {part: median(p["parts_seconds"][part] for p in profiles) for part in PARTS},
-            **{key: median(p[key] for p in profiles)
+    return {"step_seconds": statistics.median(p["step_seconds"] for p in profiles),
+            "parts_seconds": {part: statistics.median(p["parts_seconds"][part] for p in profiles) for part in PARTS},
+            **{key: statistics.median(p[key] for p in profiles)
                for key in ("lstm_time_step_seconds", "recurrent_matmuls_seconds", "call_floor_seconds")}}
 
 
