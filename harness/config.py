@@ -39,6 +39,9 @@ SECTIONS = {
     "training": {
         "epochs": Field(int, None, **POSITIVE),
         "batch_size": Field(int, None, **POSITIVE),
+        # each epoch's last, short training batch (what batch_size leaves over) is left out of that epoch;
+        # the next epoch's permutation leaves out others (tf.data's drop_remainder)
+        "drop_remainder": Field(bool, False),
         "lr0": Field(float, None, low=0.0),
         "decay": Field(float, 0.0, low=0.0),
         "clip_norm": Field(float, None, low=0.0, optional=True),
@@ -123,6 +126,9 @@ def resolve_config(raw, source: str = "config") -> dict:
                 raise ConfigError(f"{where} is missing; expected {field._describe()}")
             config[section][key] = field.check(where, given.get(key, field.default))
     _check_model(config["model"], TASKS[task], source)
+    if config["training"]["drop_remainder"] and TASKS[task].carries_state:
+        raise ConfigError(f"{source}: training.drop_remainder is true; task {task} trains on windows of one stream, "
+                          "every one of batch_size rows: use drop_remainder: false (the default)")
     return config
 
 

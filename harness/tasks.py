@@ -108,9 +108,13 @@ def _rng(config: dict, *stream: int) -> np.random.Generator:
     return np.random.default_rng([config["seed"], *stream])
 
 
-def _index_batches(n: int, batch_size: int, order: Optional[np.random.Generator]) -> list[np.ndarray]:
+def _index_batches(n: int, training: dict, order: Optional[np.random.Generator]) -> list[np.ndarray]:
+    """The examples' indices batch by batch: in data order, or (training) in the permutation `order`
+    draws, its short last batch left out when training.drop_remainder says so."""
+    batch_size = training["batch_size"]
     indices = np.arange(n) if order is None else order.permutation(n)
-    return [indices[k : k + batch_size] for k in range(0, n, batch_size)]
+    stop = n - n % batch_size if order is not None and training["drop_remainder"] and n > batch_size else n
+    return [indices[k : k + batch_size] for k in range(0, stop, batch_size)]
 
 
 def _quick_subsets(config: dict, data: dict[str, tuple]) -> dict[str, tuple]:
@@ -133,7 +137,7 @@ def _prepare_mnist(config, data_root, quick):
     def batches(split, epoch):
         x, y = data[split]
         order = None if epoch is None else _rng(config, 1, epoch)
-        return [Batch(x[idx], y[idx]) for idx in _index_batches(len(y), config["training"]["batch_size"], order)]
+        return [Batch(x[idx], y[idx]) for idx in _index_batches(len(y), config["training"], order)]
 
     return _task_data("mnist", spec, _weights(config, spec), _sizes(data), batches)
 
@@ -153,7 +157,7 @@ def _prepare_sequences(config, data_root, quick, name, loaded, vocab, num_classe
         tokens, targets, *feature_ids = loaded[split]
         order = None if epoch is None else _rng(config, 1, epoch)
         result = []
-        for idx in _index_batches(len(tokens), config["training"]["batch_size"], order):
+        for idx in _index_batches(len(tokens), config["training"], order):
             ids, mask = tokens.pad(idx, side, max_len)
             labels = targets[idx] if head == "pooled" else targets.pad(idx, side, max_len)[0].astype(np.int64)
             word_features = (np.stack([f.pad(idx, side, max_len)[0] for f in feature_ids], axis=-1).astype(np.int64)

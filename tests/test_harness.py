@@ -53,7 +53,8 @@ def test_imdb_config_matches_the_seed_experiment():
     assert config["seed"] == 42 and config["model"]["hidden_size"] == 32
     assert config["training"] == {"epochs": 10, "batch_size": 32, "lr0": 1.0, "decay": 0.2, "clip_norm": 5.0,
                                   "dtype": "float32", "max_grad_norm": None, "plateau_factor": None,
-                                  "plateau_metric": "loss"}
+                                  "plateau_metric": "loss",
+                                  "drop_remainder": False}
     assert config["model"]["embedding"] == "glove" and not config["model"]["train_embedding"]
 
 
@@ -132,6 +133,26 @@ def test_same_seed_same_weights_and_batch_order_in_both_twins(data_root, small_c
     assert weights_digest(again.weights) == weights_digest(task.weights)
     assert batch_digest(again.batches("train", 0)) == batch_digest(task.batches("train", 0))
     assert batch_digest(task.batches("train", 1)) != batch_digest(task.batches("train", 0))  # reshuffled per epoch
+
+
+@pytest.mark.parametrize("task, size", [("mnist", 4), ("imdb", 3)])  # 30 and 4 training examples
+def test_drop_remainder_leaves_out_each_epochs_short_last_batch_only(data_root, small_config, task, size):
+    kept, dropped = (prepare_task(small_config(task, batch_size=size, drop_remainder=flag), data_root)
+                     for flag in (False, True))
+    n = kept.sizes["train"]
+    assert n % size and len(kept.batches("train", 0)[-1][1]) == n % size  # the fixture leaves a short batch
+    for epoch in (0, 1):
+        full, short = kept.batches("train", epoch), dropped.batches("train", epoch)
+        assert [len(b[1]) for b in short] == [size] * (n // size)
+        assert batch_digest(short) == batch_digest(full[:-1])  # same order, the short batch gone
+    assert batch_digest(dropped.batches("valid", None)) == batch_digest(kept.batches("valid", None))
+
+
+def test_drop_remainder_is_refused_for_the_language_models_stream():
+    raw = family_config("ptb_lm")
+    raw["training"]["drop_remainder"] = True
+    with pytest.raises(ConfigError, match="training.drop_remainder is true; task ptb_lm trains on windows"):
+        resolve_config(raw, "lm.yaml")
 
 
 def test_one_float64_epoch_gives_the_same_losses_in_both_twins(data_root, small_config):
