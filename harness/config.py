@@ -126,9 +126,7 @@ def resolve_config(raw, source: str = "config") -> dict:
                 raise ConfigError(f"{where} is missing; expected {field._describe()}")
             config[section][key] = field.check(where, given.get(key, field.default))
     _check_model(config["model"], TASKS[task], source)
-    if config["training"]["drop_remainder"] and TASKS[task].carries_state:
-        raise ConfigError(f"{source}: training.drop_remainder is true; task {task} trains on windows of one stream, "
-                          "every one of batch_size rows: use drop_remainder: false (the default)")
+    _check_training(config["training"], TASKS[task], source)
     return config
 
 
@@ -159,6 +157,13 @@ def _check_model(model: dict, task, source: str) -> None:
             raise ConfigError(f"{source}: model.tie_embeddings needs the last layer's output size to equal "
                               f"model.embedding_size ({width} vs {model['embedding_size']}): set hidden_size to "
                               f"{model['embedding_size']} or embedding_size to {width}")
+
+
+def _check_training(training: dict, task, source: str) -> None:
+    """The training section's settings that the task cannot have, as one-line errors."""
+    if training["drop_remainder"] and task.carries_state:
+        raise ConfigError(f"{source}: training.drop_remainder is true; task {task.name} trains on windows of one "
+                          "stream, every one of batch_size rows: use drop_remainder: false (the default)")
 
 
 def effective_config(config: dict, epochs: Optional[int], quick: bool) -> dict:

@@ -113,8 +113,9 @@ def _index_batches(n: int, training: dict, order: Optional[np.random.Generator])
     draws, its short last batch left out when training.drop_remainder says so."""
     batch_size = training["batch_size"]
     indices = np.arange(n) if order is None else order.permutation(n)
-    stop = n - n % batch_size if order is not None and training["drop_remainder"] and n > batch_size else n
-    return [indices[k : k + batch_size] for k in range(0, stop, batch_size)]
+    if order is not None and training["drop_remainder"] and n > batch_size:
+        indices = indices[: n - n % batch_size]
+    return [indices[k : k + batch_size] for k in range(0, len(indices), batch_size)]
 
 
 def _quick_subsets(config: dict, data: dict[str, tuple]) -> dict[str, tuple]:
