@@ -153,15 +153,16 @@ def _prepare_sequences(config, data_root, quick, name, loaded, vocab, num_classe
     head = TASKS[name].head
     spec = model_spec(config, config["model"]["embedding_size"], num_classes, len(vocab), features)
     side, max_len = config["data"]["padding"], config["data"].get("max_len")
+    cut = dict(max_len=max_len, truncating=config["data"].get("truncating", "post"))
 
     def batches(split, epoch):
         tokens, targets, *feature_ids = loaded[split]
         order = None if epoch is None else _rng(config, 1, epoch)
         result = []
         for idx in _index_batches(len(tokens), config["training"], order):
-            ids, mask = tokens.pad(idx, side, max_len)
-            labels = targets[idx] if head == "pooled" else targets.pad(idx, side, max_len)[0].astype(np.int64)
-            word_features = (np.stack([f.pad(idx, side, max_len)[0] for f in feature_ids], axis=-1).astype(np.int64)
+            ids, mask = tokens.pad(idx, side, **cut)
+            labels = targets[idx] if head == "pooled" else targets.pad(idx, side, **cut)[0].astype(np.int64)
+            word_features = (np.stack([f.pad(idx, side, **cut)[0] for f in feature_ids], axis=-1).astype(np.int64)
                              if feature_ids else None)
             result.append(Batch(ids.astype(np.int64), labels, mask, word_features))
         return result
@@ -236,7 +237,8 @@ TASKS = {task.name: task for task in (
          bench=(None, 10, 28)),
     Task("imdb", "IMDB sentiment", "pooled", "accuracy", False, False,
          {"vocab_size": Field(int, 20000, low=3), "max_len": Field(int, 200, **POSITIVE),
-          "valid_size": Field(int, 2500, low=0), "padding": Field(str, "pre", choices=("pre", "post"))},
+          "valid_size": Field(int, 2500, low=0), "padding": Field(str, "pre", choices=("pre", "post")),
+          "truncating": Field(str, "post", choices=("pre", "post"))},  # "pre": a review over max_len keeps its end
          ("imdb",), _prepare_imdb,
          parity=dict(input_size=5, hidden_size=6, num_classes=2, vocab_size=23, train_embedding=False, batch_size=5,
                      num_steps=9, padding="pre"),

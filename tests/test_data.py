@@ -225,6 +225,8 @@ def test_sequences_pad_and_mask(side):
     assert mask[1].tolist() == ([False, False, True] if side == "pre" else [True, False, False])
     truncated, mask = seqs.pad([0, 2], max_len=2)
     assert truncated.tolist() == [[5, 6], [9, 10]] and mask.all()
+    ends, mask = seqs.pad([0, 1, 2], side=side, max_len=2, truncating="pre")
+    assert [ends[row][mask[row]].tolist() for row in range(3)] == [[6, 7], [8], [9, 10]]
 
 
 def test_sequences_subset():

@@ -39,21 +39,26 @@ class Sequences:
         rank = np.arange(offsets[-1]) - np.repeat(offsets[:-1], lengths)
         return Sequences(self.flat[np.repeat(self.offsets[indices], lengths) + rank], offsets)
 
-    def pad(self, indices, side: str = "post", max_len: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def pad(self, indices, side: str = "post", max_len: int | None = None,
+            truncating: str = "post") -> tuple[np.ndarray, np.ndarray]:
         """Sequences `indices` as ids (N, T) padded with 0, and mask (N, T) True at real steps.
 
-        T is the longest selected length (capped at max_len); longer sequences keep
-        their first max_len tokens. side: "post" pads at the end, "pre" at the start.
+        T is the longest selected length (capped at max_len). side: "post" pads at the end,
+        "pre" at the start. truncating, as in Keras's pad_sequences: a longer sequence loses
+        its tokens after the first max_len ("post") or before the last max_len ("pre").
         """
         indices = np.asarray(indices)
         lengths = self.lengths[indices]
+        starts = self.offsets[indices]
         if max_len is not None:
+            if truncating == "pre":
+                starts = starts + np.maximum(lengths - max_len, 0)
             lengths = np.minimum(lengths, max_len)
         T = int(lengths.max())
         steps = np.arange(T)[None, :]
         mask = steps < lengths[:, None] if side == "post" else steps >= T - lengths[:, None]
         # position in the flat array of each real step, row by row
         rank = np.cumsum(mask, axis=1) - 1
-        source = self.offsets[indices][:, None] + rank
+        source = starts[:, None] + rank
         ids = np.where(mask, self.flat[np.where(mask, source, 0)], 0).astype(np.int32)
         return ids, mask
