@@ -152,8 +152,8 @@ def _prepare_sequences(config, data_root, quick, name, loaded, vocab, num_classe
     embedding, notes = _embedding(config, vocab, data_root)
     head = TASKS[name].head
     spec = model_spec(config, config["model"]["embedding_size"], num_classes, len(vocab), features)
-    side, max_len = config["data"]["padding"], config["data"].get("max_len")
-    cut = dict(max_len=max_len, truncating=config["data"].get("truncating", "post"))
+    side = config["data"]["padding"]
+    cut = dict(max_len=config["data"].get("max_len"), truncating=config["data"].get("truncating", "post"))
 
     def batches(split, epoch):
         tokens, targets, *feature_ids = loaded[split]
