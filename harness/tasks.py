@@ -153,7 +153,8 @@ def _prepare_sequences(config, data_root, quick, name, loaded, vocab, num_classe
     head = TASKS[name].head
     spec = model_spec(config, config["model"]["embedding_size"], num_classes, len(vocab), features)
     side = config["data"]["padding"]
-    cut = dict(max_len=config["data"].get("max_len"), truncating=config["data"].get("truncating", "post"))
+    # how long sequences are cut: IMDB's schema has these keys; POS keeps whole sentences
+    cut = {key: config["data"][key] for key in ("max_len", "truncating") if key in config["data"]}
 
     def batches(split, epoch):
         tokens, targets, *feature_ids = loaded[split]
