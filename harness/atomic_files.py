@@ -1,4 +1,6 @@
-"""Atomic writes: a reader sees the old file or the new one, never half of either."""
+"""Atomic writes (a reader sees the old file or the new one, never half of either), write checks and locks.
+
+Imports nothing of the project but its error type."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+
+from .errors import BadInput
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
@@ -52,7 +56,7 @@ def write_json_atomic(path: str | os.PathLike, data) -> Path:
     return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
-class NotWritable(RuntimeError):
+class NotWritable(BadInput, RuntimeError):
     """A folder results would be written into cannot be written."""
 
 
@@ -68,7 +72,7 @@ def check_writable(folder: str | os.PathLike) -> None:
                           "LSTM_TWINS_RESULTS to another folder") from None
 
 
-class LockedError(RuntimeError):
+class LockedError(BadInput, RuntimeError):
     """Another process holds the lock."""
 
 

@@ -2,7 +2,7 @@
 
 Run by the bench as a script of its own (`TORCH_PYTHON harness/bench_pytorch.py CASE.npz REPEATS STEPS`),
 with an interpreter that has PyTorch (it is no project dependency); it imports only PyTorch and
-NumPy, so a scratch environment with those two is enough. CASE.npz, written by harness/bench.py,
+NumPy, so a scratch environment with those two is enough. CASE.npz, written by harness/studies/bench.py,
 holds the shape, the weights in the canonical (Keras) layout and the twins' own two batches.
 
 The model does the twins' work with PyTorch's own layers: an `nn.Embedding` (frozen when the twins'

@@ -1,4 +1,4 @@
-"""Where everything is: the project's folders and files, each named once."""
+"""Where everything is: the project's folders and files, each named once. Imports nothing of the project."""
 
 from __future__ import annotations
 
@@ -13,22 +13,19 @@ DATA_DIR = PROJECT_ROOT / "data"  # unless $LSTM_TWINS_DATA or --data-dir says o
 CACHE_DIR = PROJECT_ROOT / "cache"  # unless $LSTM_TWINS_CACHE says otherwise
 
 
-def results_folder(config_file: str | Path, config: dict, quick: bool) -> Path:
-    """Where the runs of `config` (resolved from config_file, with the epochs it trains) are written.
+def results_folder(config_file: str | Path, digest: str, file_digest: str, quick: bool) -> Path:
+    """Where the runs of one settings digest (of a config resolved from config_file) are written.
 
-    results/<name>/ (configs/imdb.yaml -> results/imdb/) holds the runs of the file as it is.
-    A run that is not (an --epochs override, a config handed in by code, or a file from another
-    folder with the name of one of the project's configs) goes to results/<name>-<settings digest>/,
-    so it can never mix with, or replace, the runs of the file. Smoke runs: under results/quick/.
+    results/<name>/ (configs/imdb.yaml -> results/imdb/) holds the runs of the file as it is
+    (`digest` equal to `file_digest`, the digest of the file's own runs). A run that is not (an
+    --epochs override, a config handed in by code, or a file from another folder with the name of
+    one of the project's configs) goes to results/<name>-<digest>/, so it can never mix with, or
+    replace, the runs of the file. Smoke runs: under results/quick/.
     """
-    from .config import file_digest, settings_digest
-
     config_file = Path(config_file)
     name = config_file.stem
     project_config = CONFIG_DIR / f"{name}.yaml"
-    digest = settings_digest(config, quick)
-    as_is = digest == file_digest(config_file, quick)
-    if not as_is or project_config.exists() and project_config.resolve() != config_file.resolve():
+    if digest != file_digest or project_config.exists() and project_config.resolve() != config_file.resolve():
         name = f"{name}-{digest}"
     return RESULTS_DIR / ("quick" if quick else "") / name
 

@@ -6,6 +6,9 @@ Each fixture hands out a builder function, so a test writes what it needs where 
 import gzip
 import io
 import os
+import re
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -13,7 +16,10 @@ import numpy as np
 import pytest
 import yaml
 
-from harness.config import config_path, resolve_config
+from harness import paths
+from harness.recipe.config import config_path, resolve_config
+from harness.training.request import run_request
+from harness.training.run import run_and_write
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -167,3 +173,52 @@ def random_mask_fixture():
 def lstm_problem_fixture():
     """lstm_problem(rng, N, T, D, H, padding, with_state): inputs, weights, state, mask, gradients."""
     return _lstm_problem
+
+
+def _run_twin(twin, config, config_file, epochs=None, quick=False, data_root=None, progress=False, resume=False):
+    return run_and_write(run_request(config_file, config, twin, epochs=epochs, quick=quick, resume=resume,
+                                     data_dir=data_root), progress)
+
+
+@pytest.fixture(name="run_twin")
+def run_twin_fixture():
+    """run_twin(twin, config, config_file, epochs=None, quick=False, data_root=None, progress=False, resume=False):
+    the run as `train` makes it (its request built, run, its JSON written); its record."""
+    return _run_twin
+
+
+def _flat(text: str) -> str:
+    return re.sub(r" +", " ", text)
+
+
+def _cli(*args, env_root=None, results_dir=None, extra=None):
+    env = {**os.environ, **(extra or {})}
+    if env_root is not None:
+        env["LSTM_TWINS_DATA"] = str(env_root)
+    if results_dir is not None:
+        env["LSTM_TWINS_RESULTS"] = str(results_dir)
+    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, env=env)
+
+
+@pytest.fixture(name="flat")
+def flat_fixture():
+    """flat(text): a Markdown text with its table cells unpadded: "| NumPy | 3 |" whatever the column widths."""
+    return _flat
+
+
+@pytest.fixture(name="cli")
+def cli_fixture():
+    """cli(*args, env_root=None, results_dir=None, extra=None): `python -m harness ARGS` in a fresh process, with
+    the data folder, the results folder and other variables set; the CompletedProcess (text)."""
+    return _cli
+
+
+@pytest.fixture
+def data_root(tmp_path, monkeypatch, make_imdb, make_mnist):
+    """Tiny MNIST and IMDB in upstream formats, a private cache, and results in tmp_path."""
+    monkeypatch.setenv("LSTM_TWINS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(paths, "RESULTS_DIR", tmp_path / "results")
+    root = tmp_path / "data"
+    make_mnist(root)
+    make_imdb(root, as_archive=True)
+    return root

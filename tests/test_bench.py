@@ -12,8 +12,14 @@ import numpy as np
 import pytest
 
 import impl_numpy
-from harness import bench, step_profile
-from harness.bench import BenchCase, bench_cases, bench_markdown, time_twin
+from harness.studies import bench, step_profile
+from harness import paths
+from harness.cli import main
+from harness.reports import bench_page
+from harness.reports.bench_page import bench_markdown
+from harness.studies.bench import BenchError, bench_cases
+from harness.studies.bench_worker import time_twin
+from harness.studies.synthetic import Case
 from harness.twins import MODULES
 from twin_contract import ModelSpec
 
@@ -32,20 +38,20 @@ def test_cases_take_model_shapes_from_configs():
 
 def test_matmul_flops_count_every_layer_and_direction():
     spec = ModelSpec("per_step", 3, 5, 2, vocab_size=4, layers=2, bidirectional=True)
-    case = BenchCase("t", "t", spec, batch_size=4, num_steps=6, carries_state=False)
+    case = Case("t", "t", spec, batch_size=4, num_steps=6, carries_state=False)
     lstm = 2 * (2 * 4 * 6 * 20 * (3 + 5)) + 2 * (2 * 4 * 6 * 20 * (10 + 5))  # layer 0 reads 3, layer 1 reads 2·5
     assert case.matmul_flops() == 3 * (lstm + 2 * 4 * 6 * 10 * 2)
 
 
 def test_matmul_flops_counts_forward_and_backward():
-    case = BenchCase("t", "t", ModelSpec("pooled", 3, 5, 2), batch_size=4, num_steps=6, carries_state=False)
+    case = Case("t", "t", ModelSpec("pooled", 3, 5, 2), batch_size=4, num_steps=6, carries_state=False)
     forward = 2 * 4 * 6 * 20 * (3 + 5) + 2 * 4 * 5 * 2
     assert case.matmul_flops() == 3 * forward
 
 
 def test_time_twin_times_repeats_and_rejects_a_diverging_model():
     spec = ModelSpec("per_step", 4, 6, 7, vocab_size=11)
-    case = BenchCase("t", "t", spec, batch_size=3, num_steps=5, carries_state=True)
+    case = Case("t", "t", spec, batch_size=3, num_steps=5, carries_state=True)
     timing = time_twin(case, impl_numpy, warmup=1, repeats=3, steps=2)
     assert len(timing["seconds_per_step"]) == 3 and all(t > 0 for t in timing["seconds_per_step"])
     assert timing["tokens_per_batch"] == 15
@@ -64,7 +70,7 @@ def test_time_twin_times_repeats_and_rejects_a_diverging_model():
 
 @pytest.mark.parametrize("twin, other", [("numpy", "impl_tensorflow"), ("tensorflow", "impl_numpy")])
 def test_a_bench_process_loads_one_twin_only(twin, other):
-    done = subprocess.run([sys.executable, "-m", "harness.bench", "mnist", twin, "1", "1"], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "harness.studies.bench_worker", "mnist", twin, "1", "1"], capture_output=True,
                           text=True)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
@@ -112,12 +118,12 @@ def test_the_bench_page_shows_the_profile_of_rows_that_have_one():
     profile = {"step_seconds": 0.01, "parts_seconds": {p: 0.001 for p in step_profile.PARTS},
                "lstm_time_step_seconds": 20e-6, "recurrent_matmuls_seconds": 8e-6, "call_floor_seconds": 0.5e-6}
     profile["parts_seconds"]["LSTM backward"] = 0.004
-    section = re.sub(r" +", " ", "\n".join(bench._profile_section({"tasks": {
+    section = re.sub(r" +", " ", "\n".join(bench_page._profile_section({"tasks": {
         "mnist": {"numpy": {"profile": profile}}, "imdb": {"numpy": {}}}})))
     assert section.startswith("## Where the NumPy twin's step goes")
     assert "| mnist | 10.00 | 10% | 40% | 10% | 10% | 10% | 10% | 10% | 20.0 | 8.0 | 0.50 |" in section
     assert "| imdb" not in section  # measured before the profile existed
-    assert bench._profile_section({"tasks": {"imdb": {"numpy": {}}}}) == []
+    assert bench_page._profile_section({"tasks": {"imdb": {"numpy": {}}}}) == []
 
 
 def test_bench_table():
@@ -142,15 +148,16 @@ def test_bench_of_one_task_merges_into_the_report(monkeypatch, tmp_path):
 
     monkeypatch.setattr(bench, "_in_fresh_process", fake_process)
     monkeypatch.setattr(bench, "pytorch_python", lambda: None)
-    assert bench.main_bench(["mnist", "imdb"], 1, tmp_path) == 0
+    monkeypatch.setattr(paths, "RESULTS_DIR", tmp_path)
+    assert main(["bench", "--task", "mnist", "--task", "imdb", "--rounds", "1"]) == 0
     before = json.loads((tmp_path / "bench.json").read_text())
-    assert bench.main_bench(["imdb"], 1, tmp_path) == 0
+    assert main(["bench", "--task", "imdb", "--rounds", "1"]) == 0
     after = json.loads((tmp_path / "bench.json").read_text())
     assert list(after["tasks"]) == ["mnist", "imdb"] and after["tasks"]["mnist"] == before["tasks"]["mnist"]
 
 
 def test_bench_batches_are_the_parity_generators_at_the_real_shapes():
-    from harness.parity import random_batch
+    from harness.studies.synthetic import random_batch
 
     cases = {c.name: c for c in bench_cases()}
     assert (cases["imdb"].padding, cases["ptb_pos"].padding, cases["ptb_lm"].padding) == ("pre", "post", None)
@@ -176,13 +183,13 @@ def test_bench_times_pytorch_third_when_an_interpreter_has_it(monkeypatch):
     row = report["tasks"]["mnist"]
     assert row["speedup"] == 3.0 and row["speedup_over_pytorch"] == 1.5
     assert "| NumPy / PyTorch |" in re.sub(r" +", " ", bench_markdown(report)) and "**1.50×**" in bench_markdown(report)
-    assert "PyTorch 9.9 (an outside reference" in bench.bench_summary({**report, "threads": {
+    assert "PyTorch 9.9 (an outside reference" in bench_page.bench_summary({**report, "threads": {
         "environment": {}, "blas_pools": []}})
 
 
 def test_a_wrong_pytorch_interpreter_is_one_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv(bench.TORCH_PYTHON_VARIABLE, str(tmp_path / "no-python"))
-    with pytest.raises(ValueError, match="LSTM_TWINS_TORCH_PYTHON=.*no executable file"):
+    with pytest.raises(BenchError, match="LSTM_TWINS_TORCH_PYTHON=.*no executable file"):
         bench.pytorch_python()
     done = subprocess.run([sys.executable, "-m", "harness", "bench", "--task", "mnist", "--rounds", "1"],
                           capture_output=True, text=True, env={**os.environ, "LSTM_TWINS_RESULTS": str(tmp_path)})
@@ -192,9 +199,9 @@ def test_a_wrong_pytorch_interpreter_is_one_clear_error(monkeypatch, tmp_path):
 
 def test_the_page_says_which_blas_kernels_ran_and_who_chose_them():
     threads = {"environment": {"OPENBLAS_CORETYPE": "Haswell"}, "blas_pools": [{"kernels": "Haswell"}]}
-    assert bench.blas_kernels(threads) == "BLAS kernels: Haswell, pinned by OPENBLAS_CORETYPE=Haswell"
+    assert bench_page.blas_kernels(threads) == "BLAS kernels: Haswell, pinned by OPENBLAS_CORETYPE=Haswell"
     threads = {"environment": {}, "blas_pools": [{"kernels": "SkylakeX"}]}
-    assert bench.blas_kernels(threads) == "BLAS kernels: SkylakeX, chosen for this CPU"
+    assert bench_page.blas_kernels(threads) == "BLAS kernels: SkylakeX, chosen for this CPU"
 
 
 def _python_with_torch():
@@ -218,7 +225,7 @@ def test_the_pytorch_reference_is_the_same_model(name, pooling, tmp_path):
     script = ("import sys; sys.path.insert(0, sys.argv[1]); from bench_pytorch import BenchModel, load_case; "
               "case, weights, batches = load_case(sys.argv[2]); "
               "print(BenchModel(case, weights)(batches[0], None)[0].item())")
-    done = subprocess.run([_python_with_torch(), "-c", script, str(Path(bench.__file__).parent), str(tmp_path / "case.npz")],
+    done = subprocess.run([_python_with_torch(), "-c", script, str(Path(bench.__file__).parents[1]), str(tmp_path / "case.npz")],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert float(done.stdout.split()[-1]) == pytest.approx(expected, rel=1e-5)

@@ -25,7 +25,7 @@ def private_cache(tmp_path, monkeypatch):
 @pytest.mark.parametrize("compress", [True, False])
 def test_mnist_reads_idx_and_splits_stratified(tmp_path, compress, make_mnist):
     make_mnist(tmp_path, compress)
-    data = mnist.load_mnist(tmp_path, valid_size=10, seed=3)
+    data = mnist.load(tmp_path, valid_size=10, seed=3)
     x, y = data["train"]
     assert x.shape == (30, 28, 28) and x.dtype == np.float32
     assert 0 <= x.min() and x.max() <= 1
@@ -37,7 +37,7 @@ def test_mnist_reads_idx_and_splits_stratified(tmp_path, compress, make_mnist):
 
 def test_mnist_missing_names_places_and_fix(tmp_path):
     with pytest.raises(DataMissingError) as error:
-        mnist.load_mnist(tmp_path)
+        mnist.load(tmp_path)
     message = str(error.value)
     assert message.startswith("MNIST: not found")
     assert str(tmp_path / "mnist" / "train-images-idx3-ubyte.gz") in message
@@ -50,10 +50,10 @@ def test_mnist_corrupt_file_is_a_clear_error(tmp_path, make_mnist):
     path = tmp_path / "mnist" / "train-labels-idx1-ubyte.gz"
     path.write_bytes(gzip.compress(b"\x00\x00\x08\x01" + (40).to_bytes(4, "big") + b"\x01" * 12))
     with pytest.raises(DataMissingError, match="header says"):
-        mnist.load_mnist(tmp_path)
+        mnist.load(tmp_path)
     path.write_bytes(b"not gzip at all")
     with pytest.raises(DataMissingError, match="cannot read train-labels"):
-        mnist.load_mnist(tmp_path)
+        mnist.load(tmp_path)
 
 
 # --- IMDB ------------------------------------------------------------------
@@ -68,7 +68,7 @@ def test_imdb_tokenizer_strips_tags_and_punctuation():
 @pytest.mark.parametrize("as_archive", [True, False])
 def test_imdb_splits_and_vocabulary(tmp_path, as_archive, make_imdb):
     make_imdb(tmp_path, as_archive)
-    data = imdb.load_imdb(tmp_path, vocab_size=6, valid_size=2, seed=0)
+    data = imdb.load(tmp_path, vocab_size=6, valid_size=2, seed=0)
     assert len(data["train"][1]) == 4 and len(data["valid"][1]) == 2 and len(data["test"][1]) == 4
     assert sorted(data["valid"][1].tolist()) == [0, 1]  # stratified
     assert data["vocab"][:2] == ["<pad>", "<unk>"] and len(data["vocab"]) == 6
@@ -84,7 +84,7 @@ def test_imdb_archive_and_folder_agree(tmp_path, make_imdb):
         (tmp_path / folder).mkdir()
     make_imdb(tmp_path / "a", as_archive=True)
     make_imdb(tmp_path / "b", as_archive=False)
-    a, b = imdb.load_imdb(tmp_path / "a", 10, 2), imdb.load_imdb(tmp_path / "b", 10, 2)
+    a, b = imdb.load(tmp_path / "a", 10, 2), imdb.load(tmp_path / "b", 10, 2)
     assert a["vocab"] == b["vocab"]
     for split in ("train", "valid", "test"):
         np.testing.assert_array_equal(a[split][0].flat, b[split][0].flat)
@@ -94,7 +94,7 @@ def test_imdb_archive_and_folder_agree(tmp_path, make_imdb):
 def test_imdb_corrupt_archive(tmp_path):
     (tmp_path / "aclImdb_v1.tar.gz").write_bytes(b"\x1f\x8b garbage")
     with pytest.raises(DataMissingError, match="IMDB: cannot read aclImdb_v1.tar.gz"):
-        imdb.load_imdb(tmp_path)
+        imdb.load(tmp_path)
 
 
 # --- GloVe -----------------------------------------------------------------
@@ -102,7 +102,7 @@ def test_imdb_corrupt_archive(tmp_path):
 
 def test_glove_text_and_embedding_matrix(tmp_path):
     (tmp_path / "glove.6B.50d.txt").write_text("the 0.1 0.2 0.3\nfilm -1 0 1\n", encoding="utf-8")
-    words, vectors = glove.load_glove(tmp_path)
+    words, vectors = glove.load(tmp_path)
     assert words == ["the", "film"] and vectors.shape == (2, 3)
     matrix, coverage = glove.embedding_matrix(["<pad>", "<unk>", "film", "zebra"], words, vectors, seed=1)
     np.testing.assert_array_equal(matrix[0], 0)
@@ -118,7 +118,7 @@ def test_glove_text_and_embedding_matrix(tmp_path):
 
 def test_ptb_lm_reads_files_with_eos_and_frequency_vocabulary(tmp_path, make_ptb):
     make_ptb(tmp_path)
-    data = ptb_lm.load_ptb_lm(tmp_path)
+    data = ptb_lm.load(tmp_path)
     assert data["vocab"][:4] == ["<eos>", "cat", "sat", "the"]  # by count, ties alphabetical
     assert len(data["train"]) == 12  # 9 words + 3 <eos>, the empty line skipped
     words = [data["vocab"][k] for k in data["valid"]]
@@ -129,7 +129,7 @@ def test_ptb_lm_rejects_words_outside_training_vocabulary(tmp_path, make_ptb):
     make_ptb(tmp_path)
     (tmp_path / "ptb.test.txt").write_text(" a zebra sat \n", encoding="utf-8")
     with pytest.raises(DataMissingError, match=r"test has words outside the training vocabulary: \['zebra'\]"):
-        ptb_lm.load_ptb_lm(tmp_path)
+        ptb_lm.load(tmp_path)
 
 
 @pytest.mark.parametrize("batch_size, num_steps", [(3, 4), (2, 5), (4, 1)])
@@ -151,7 +151,7 @@ def test_lm_windows_target_is_next_token_across_boundaries(batch_size, num_steps
 
 def test_ptb_pos_split_by_file_drops_traces(tmp_path, make_treebank):
     make_treebank(tmp_path)
-    data = ptb_pos.load_ptb_pos(tmp_path, min_count=2)
+    data = ptb_pos.load(tmp_path, min_count=2)
     assert [len(data[s][0]) for s in ("train", "valid", "test")] == [16, 2, 2]  # 8 / 1 / 1 files, 2 sentences each
     assert data["tags"] == [".", "NNP", "VBD"]  # -NONE- dropped
     assert set(data["train"][0].lengths) == {3}
@@ -171,8 +171,8 @@ def test_word_shapes(word, shape):
 def test_ptb_pos_word_features_come_from_the_raw_tokens(tmp_path, monkeypatch, make_treebank):
     monkeypatch.setenv("LSTM_TWINS_CACHE", str(tmp_path / "cache"))
     make_treebank(tmp_path)
-    plain = ptb_pos.load_ptb_pos(tmp_path, min_count=2)
-    data = ptb_pos.load_ptb_pos(tmp_path, min_count=2, suffix_length=2)
+    plain = ptb_pos.load(tmp_path, min_count=2)
+    data = ptb_pos.load(tmp_path, min_count=2, suffix_length=2)
     assert plain["suffixes"] == ["<pad>", "<unk>"]  # no suffix feature asked for
     assert data["suffixes"] == ["<pad>", "<unk>", ".", "at", "en", "re"]  # ".", s-at, vink-en, pier-re
     words, tags, shapes, suffixes = data["valid"]  # "Name9 sat ." and "Vinken sat ."
@@ -186,8 +186,8 @@ def test_ptb_pos_word_features_come_from_the_raw_tokens(tmp_path, monkeypatch, m
 def test_ptb_pos_extra_words_join_the_vocabulary(tmp_path, monkeypatch, make_treebank):
     monkeypatch.setenv("LSTM_TWINS_CACHE", str(tmp_path / "cache"))
     make_treebank(tmp_path)
-    plain = ptb_pos.load_ptb_pos(tmp_path, min_count=2)
-    data = ptb_pos.load_ptb_pos(tmp_path, min_count=2, extra_words=["name9", "zebra", "<unk>"])
+    plain = ptb_pos.load(tmp_path, min_count=2)
+    data = ptb_pos.load(tmp_path, min_count=2, extra_words=["name9", "zebra", "<unk>"])
     assert data["words"][:2] == ["<pad>", "<unk>"] and data["words"].count("<unk>") == 1
     assert set(data["words"]) == set(plain["words"]) | {"name9", "zebra"}
     valid_words = [data["words"][k] for k in data["valid"][0].flat]
@@ -201,7 +201,7 @@ def test_ptb_pos_from_zip(tmp_path, make_treebank):
     folder = make_treebank(tmp_path)
     shutil.make_archive(str(folder), "zip", folder.parent, "treebank")
     shutil.rmtree(folder)
-    data = ptb_pos.load_ptb_pos(tmp_path)
+    data = ptb_pos.load(tmp_path)
     assert len(data["train"][0]) == 16
 
 
@@ -299,7 +299,7 @@ def test_an_unwritable_cache_warns_once_and_goes_on(tmp_path, monkeypatch, capsy
     monkeypatch.setattr(cache, "_warned", set())
     make_mnist(tmp_path / "data")
     for _ in range(2):
-        assert len(mnist.load_mnist(tmp_path / "data", valid_size=10)["test"][1]) == 10
+        assert len(mnist.load(tmp_path / "data", valid_size=10)["test"][1]) == 10
     err = capsys.readouterr().err
     assert err.count("warning: cannot write the data cache") == 1 and "going on without it" in err
 
@@ -316,7 +316,7 @@ def test_a_damaged_treebank_zip_is_a_named_error_also_in_the_data_report(tmp_pat
     data = archive.read_bytes()
     archive.write_bytes(b"not a zip at all" if damage == "garbage" else data[: len(data) // 2])
     with pytest.raises(DataMissingError, match=r"PTB \(POS tagging\): cannot read treebank.zip"):
-        ptb_pos.load_ptb_pos(tmp_path)
+        ptb_pos.load(tmp_path)
     row = next(r for r in data_rows(tmp_path) if r["data set"] == "PTB POS tagging")
     assert row["status"] == "BROKEN" and row["note"].startswith("cannot read treebank.zip")
 
@@ -334,4 +334,4 @@ def test_mnist_labels_out_of_range_name_the_file(tmp_path, make_mnist, write_idx
     make_mnist(tmp_path)
     write_idx(tmp_path / "mnist" / "t10k-labels-idx1-ubyte", np.full(10, 12))
     with pytest.raises(DataMissingError, match=r"t10k-labels-idx1-ubyte.gz holds labels outside 0-9 \(up to 12\)"):
-        mnist.load_mnist(tmp_path)
+        mnist.load(tmp_path)

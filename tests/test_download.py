@@ -1,13 +1,16 @@
 """Data that arrives by itself, against an HTTP server on 127.0.0.1 that each test starts (no internet here)."""
 
+import dataclasses
 import hashlib
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from harness.data import download, mnist
-from harness.data.download import DownloadError, Remote, ensure
+from harness.data import mnist, sources
+from harness.data.catalogue import ensure
+from harness.data.download import DownloadError
+from harness.data.sources import SOURCES, Remote
 from harness.data.locations import DataMissingError
 
 
@@ -49,7 +52,7 @@ def server(monkeypatch, tmp_path, make_mnist):
     httpd.files, httpd.requests, httpd.cut_once, httpd.ranges = {}, [], set(), True
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    monkeypatch.setenv(download.MIRROR_ENV, f"http://127.0.0.1:{httpd.server_address[1]}")
+    monkeypatch.setenv(sources.MIRROR_ENV, f"http://127.0.0.1:{httpd.server_address[1]}")
     monkeypatch.setenv("LSTM_TWINS_CACHE", str(tmp_path / "cache"))
     source = tmp_path / "upstream"
     make_mnist(source)
@@ -59,7 +62,7 @@ def server(monkeypatch, tmp_path, make_mnist):
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         remotes.append(Remote(f"https://example.org/mnist/{path.name}", f"mnist/{path.name}", path.stat().st_size,
                               f"sha256:{digest}"))
-    monkeypatch.setitem(download.REMOTES, "mnist", tuple(remotes))
+    monkeypatch.setitem(SOURCES, "mnist", dataclasses.replace(SOURCES["mnist"], remotes=tuple(remotes)))
     yield httpd
     httpd.shutdown()
 
@@ -69,7 +72,7 @@ def test_a_missing_set_is_fetched_checked_and_loads(server, tmp_path, capsys):
     ensure(["mnist"], root, progress=False)
     assert "MNIST: downloading 4 files" in capsys.readouterr().out
     assert sorted(p.name for p in (root / "mnist").iterdir()) == sorted(server.files)
-    assert len(mnist.load_mnist(root, valid_size=10)["test"][1]) == 10
+    assert len(mnist.load(root, valid_size=10)["test"][1]) == 10
     server.requests.clear()
     ensure(["mnist"], root, progress=False)
     assert server.requests == [], "no request when the data is present"
@@ -125,11 +128,11 @@ def test_a_404_is_a_clear_error(server, tmp_path):
 
 
 def test_offline_the_error_gives_every_address_and_checksum(tmp_path, monkeypatch):
-    monkeypatch.setenv(download.MIRROR_ENV, "http://127.0.0.1:9")  # the discard port: nothing listens
+    monkeypatch.setenv(sources.MIRROR_ENV, "http://127.0.0.1:9")  # the discard port: nothing listens
     with pytest.raises(DataMissingError) as caught:
         ensure(["imdb"], tmp_path / "data", progress=False)
     message = str(caught.value)
-    remote = download.REMOTES["imdb"][0]
+    remote = SOURCES["imdb"].remotes[0]
     assert message.startswith("IMDB: not found, and fetching it failed (aclImdb_v1.tar.gz: cannot reach")
     assert remote.url in message and remote.checksum in message and str(tmp_path / "data") in message
 
@@ -138,7 +141,7 @@ def test_train_fetches_what_is_missing_then_runs(server, tmp_path, monkeypatch, 
     import yaml
 
     from harness import paths
-    from harness.__main__ import main
+    from harness.cli import main
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(small_config(epochs=1)))
     monkeypatch.setattr(paths, "RESULTS_DIR", tmp_path / "results")

@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from harness.data.locations import DataMissingError
-from harness.tasks import TASKS, prepare_task
-from harness.config import config_path, load_config
+from harness.recipe.tasks import TASKS, prepare_task
+from harness.recipe.config import config_path, load_config
 
 
 @pytest.mark.slow

@@ -5,7 +5,8 @@ import pytest
 
 import impl_numpy
 from gradient_check import numerical_gradient, rel_error
-from harness.parity import PARITY_CASES, random_batch, random_weights
+from harness.studies.parity import PARITY_CASES
+from harness.studies.synthetic import random_batch, random_weights
 from twin_contract import Batch, ModelSpec, State
 
 CASES = {case.name: case for case in PARITY_CASES}
@@ -18,7 +19,7 @@ def test_model_gradients_match_finite_differences(name):
     model = impl_numpy.build_model(case.spec, random_weights(case.spec, rng), "float64")
     batch = random_batch(case, rng)
     shape = (case.spec.layers, case.batch_size, case.spec.hidden_size)  # (L, N, H)
-    state = State(rng.standard_normal(shape), rng.standard_normal(shape)) if case.carried_state else None
+    state = State(rng.standard_normal(shape), rng.standard_normal(shape)) if case.carries_state else None
 
     _, grads, _ = impl_numpy.loss_and_grads(model, batch, state)
     assert sorted(grads) == sorted(case.spec.trainable_names())

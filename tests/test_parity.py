@@ -7,7 +7,8 @@ import pytest
 
 import impl_numpy
 import impl_tensorflow
-from harness.parity import PARITY_CASES, gradient_parity, parity_markdown, relative_difference, trajectory_parity
+from harness.reports.parity_page import parity_markdown
+from harness.studies.parity import PARITY_CASES, THRESHOLDS, gradient_parity, relative_difference, trajectory_parity
 
 IDS = [case.name for case in PARITY_CASES]
 
@@ -52,6 +53,7 @@ def test_parity_markdown_lists_every_case():
         "num_updates": 3,
         "schedule": {"lr0": 0.5, "decay": 0.1, "clip_norm": 0.3},
         "steps_per_epoch": 10,
+        "thresholds": THRESHOLDS,
     }
     text = re.sub(r" +", " ", parity_markdown(report))  # cells unpadded
     assert "| mnist | 1.0e-16 | 0.0e+00 |" in text
@@ -63,7 +65,7 @@ def test_parity_tables_group_layers_directions_and_embeddings_by_kind():
            "d embedding": 1e-16, "d shape_embedding": 4e-16, "d dense/kernel": 5e-16}
     report = {"gradients": {"float64": {"family": row, "mnist": {"logits": 1e-16, "d lstm/kernel": 6e-16}}},
               "trajectory": {}, "num_updates": 3, "schedule": {"lr0": 0.5, "decay": 0.1, "clip_norm": 0.3},
-              "steps_per_epoch": 10}
+              "steps_per_epoch": 10, "thresholds": THRESHOLDS}
     text = re.sub(r" +", " ", parity_markdown(report))
     assert "| task shape | logits | d LSTM kernels | d LSTM biases | d embeddings | d dense/kernel |" in text
     assert "| family | 1.0e-16 | 3.0e-16 | 2.0e-16 | 4.0e-16 | 5.0e-16 |" in text  # the largest of each kind
@@ -71,10 +73,10 @@ def test_parity_tables_group_layers_directions_and_embeddings_by_kind():
 
 
 def test_parity_fails_loudly_above_a_threshold(monkeypatch, tmp_path, capsys):
-    import harness.parity
-    from harness.__main__ import main
+    import harness.studies.parity
+    from harness.cli import main
 
-    monkeypatch.setattr(harness.parity, "PARITY_CASES", PARITY_CASES[:2])  # the verdict, not the figures, is tested
+    monkeypatch.setattr(harness.studies.parity, "PARITY_CASES", PARITY_CASES[:2])  # the verdict, not the figures, is tested
     real = impl_numpy.loss_and_grads
 
     def perturbed(model, batch, state=None):  # a gradient off by one part in a billion: float64 must notice

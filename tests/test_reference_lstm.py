@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from harness.parity import relative_difference
+from harness.studies.parity import relative_difference
 from impl_numpy import lstm, reference_lstm
 
 

@@ -16,11 +16,12 @@ from hypothesis import strategies as st
 import impl_numpy
 from harness import paths, provenance
 from harness.atomic_files import LockedError, exclusive_lock, write_json_atomic
-from harness.checkpoints import CheckpointError, load_checkpoint
-from harness.config import ConfigError, config_path, effective_config, load_config, resolve_config, settings_digest
-from harness.run import RunConflict, run_twin
-from harness.tasks import prepare_task
-from harness.training import train_twin
+from harness.training.checkpoints import CheckpointError, load_checkpoint
+from harness.recipe.config import ConfigError, config_path, effective_config, load_config, resolve_config, settings_digest
+from harness.training.run import RunConflict
+from harness.training.request import config_folder
+from harness.recipe.tasks import prepare_task
+from harness.training.loop import train_epochs
 
 
 TIMING = ("seconds", "samples_per_second", "tokens_per_second")
@@ -49,7 +50,8 @@ TRAIN = """
 import os, signal, sys, yaml
 from pathlib import Path
 import impl_numpy
-from harness.run import run_twin
+from harness.training.request import run_request
+from harness.training.run import run_and_write
 
 kill_at = {kill_at}
 config = yaml.safe_load(Path({config_file!r}).read_text())
@@ -62,7 +64,7 @@ if kill_at:
             os.kill(os.getpid(), signal.SIGKILL)  # no clean-up, no flush: as a crash or an OOM kill
         return real_step(model, batch, lr, clip_norm, state)
     impl_numpy.train_step = train_step
-run_twin("numpy", config, Path({config_file!r}), None, False, None, False, resume={resume})
+run_and_write(run_request(Path({config_file!r}), config, "numpy", resume={resume}), progress=False)
 """
 
 
@@ -107,10 +109,10 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(env, tmp_pat
 def test_resume_with_another_config_is_refused(env):
     task = prepare_task(env["config"])
     folder = env["results"] / "ckpt"
-    train_twin(impl_numpy, task, env["config"], 1, progress=False, checkpoints=folder)
+    train_epochs(impl_numpy, task, env["config"], 1, progress=False, checkpoints=folder)
     other = {**env["config"], "seed": 7}
     with pytest.raises(CheckpointError, match="different config"):
-        train_twin(impl_numpy, task, other, 2, progress=False, checkpoints=folder, resume=True)
+        train_epochs(impl_numpy, task, other, 2, progress=False, checkpoints=folder, resume=True)
 
 
 def test_injected_nan_marks_diverged_and_keeps_the_last_good_checkpoint(env, monkeypatch):
@@ -124,7 +126,7 @@ def test_injected_nan_marks_diverged_and_keeps_the_last_good_checkpoint(env, mon
         return result._replace(loss=float("nan")) if epoch_of(lr, config["training"]) == 1 else result
 
     monkeypatch.setattr(impl_numpy, "train_step", train_step)
-    run = train_twin(impl_numpy, task, config, 3, progress=False, checkpoints=folder)
+    run = train_epochs(impl_numpy, task, config, 3, progress=False, checkpoints=folder)
     assert run["status"] == "diverged"
     assert run["message"].startswith("loss is nan at epoch 2, step 1; last good loss none")
     assert len(run["history"]) == 1
@@ -153,10 +155,10 @@ def test_an_epoch_that_raises_the_valid_loss_is_undone_and_the_lr_scaled(env, mo
     config = {**config, "training": {**config["training"], "plateau_factor": 0.5, "decay": 0.25}}
     task = prepare_task(config)
     folder = env["results"] / "ckpt"
-    train_twin(impl_numpy, task, config, 1, progress=False, checkpoints=folder)
+    train_epochs(impl_numpy, task, config, 1, progress=False, checkpoints=folder)
     _, after_first, _ = load_checkpoint(folder, config)
     ascent_in_epoch_2(monkeypatch, config["training"])
-    run = train_twin(impl_numpy, task, config, 3, progress=False, checkpoints=folder, resume=True)
+    run = train_epochs(impl_numpy, task, config, 3, progress=False, checkpoints=folder, resume=True)
     first, second, third = run["history"]
     assert "undone" not in first and "undone" in second and "undone" not in third
     assert second["undone"]["valid"]["loss"] > first["valid"]["loss"]
@@ -168,17 +170,17 @@ def test_an_epoch_that_raises_the_valid_loss_is_undone_and_the_lr_scaled(env, mo
     monkeypatch.undo()  # the same three epochs, resumed after the undone one
     resumed_folder = env["results"] / "resumed"
     ascent_in_epoch_2(monkeypatch, config["training"])
-    train_twin(impl_numpy, task, config, 2, progress=False, checkpoints=resumed_folder)
+    train_epochs(impl_numpy, task, config, 2, progress=False, checkpoints=resumed_folder)
     _, held, _ = load_checkpoint(resumed_folder, config)
     for name in held:
         np.testing.assert_array_equal(held[name], after_first[name])  # the checkpoint holds the kept weights
-    resumed = train_twin(impl_numpy, task, config, 3, progress=False, checkpoints=resumed_folder, resume=True)
+    resumed = train_epochs(impl_numpy, task, config, 3, progress=False, checkpoints=resumed_folder, resume=True)
     assert without_timing(resumed["history"]) == without_timing(run["history"])
 
 
 @pytest.mark.parametrize("metric, undone", [("loss", [False, True]), ("accuracy", [True, False])])
 def test_the_plateau_metric_decides_which_epoch_is_undone(metric, undone):
-    from harness.training import _is_plateau
+    from harness.training.loop import _is_plateau
 
     training = {"plateau_factor": 0.5, "plateau_metric": metric}
     kept = [{"valid": {"loss": 0.40, "accuracy": 0.85}}]
@@ -192,12 +194,12 @@ def test_the_plateau_metric_decides_which_epoch_is_undone(metric, undone):
 
 def test_without_plateau_factor_a_worse_epoch_is_kept(env, monkeypatch):
     ascent_in_epoch_2(monkeypatch, env["config"]["training"])
-    run = train_twin(impl_numpy, prepare_task(env["config"]), env["config"], 2, progress=False)
+    run = train_epochs(impl_numpy, prepare_task(env["config"]), env["config"], 2, progress=False)
     first, second = run["history"]
     assert "undone" not in second and second["valid"]["loss"] > first["valid"]["loss"]
 
 
-def test_resuming_a_complete_run_keeps_its_record(env):
+def test_resuming_a_complete_run_keeps_its_record(env, run_twin):
     args = ("numpy", env["config"], env["config_file"], None, False, None, False)
     run_twin(*args)
     output = env["results"] / "tiny" / "numpy-seed42.json"
@@ -213,7 +215,7 @@ def test_resuming_a_complete_run_keeps_its_record(env):
     assert len(json.loads(output.read_text())["history"]) == 4
 
 
-def test_an_epochs_override_never_touches_the_runs_of_the_config(env):
+def test_an_epochs_override_never_touches_the_runs_of_the_config(env, run_twin):
     run_twin("numpy", env["config"], env["config_file"], None, False, None, False)
     folder = env["results"] / "tiny"
     before = {p.name: p.read_bytes() for p in folder.glob("*.json")}
@@ -229,11 +231,11 @@ def test_a_config_from_elsewhere_with_a_project_config_name_gets_a_folder_of_its
     outside.parent.mkdir()
     outside.write_text(config_path("mnist").read_text())
     config = effective_config(load_config(outside), None, False)
-    assert paths.results_folder(outside, config, False) == env["results"] / f"mnist-{settings_digest(config)}"
+    assert config_folder(outside, config) == env["results"] / f"mnist-{settings_digest(config)}"
     official = effective_config(load_config(config_path("mnist")), None, False)
-    assert paths.results_folder(config_path("mnist"), official, False) == env["results"] / "mnist"
+    assert config_folder(config_path("mnist"), official) == env["results"] / "mnist"
     seed_override = {**official, "seed": 7}  # --seed is not an override of the settings
-    assert paths.results_folder(config_path("mnist"), seed_override, False) == env["results"] / "mnist"
+    assert config_folder(config_path("mnist"), seed_override) == env["results"] / "mnist"
 
 
 def test_huge_learning_rate_diverges_with_a_clear_message(env):
@@ -241,7 +243,7 @@ def test_huge_learning_rate_diverges_with_a_clear_message(env):
     huge = {**config, "training": {**config["training"], "lr0": 1e38, "clip_norm": None}}
     folder = env["results"] / "ckpt"
     with np.errstate(all="ignore"):
-        run = train_twin(impl_numpy, prepare_task(huge), huge, 3, progress=False, checkpoints=folder)
+        run = train_epochs(impl_numpy, prepare_task(huge), huge, 3, progress=False, checkpoints=folder)
     assert run["status"] == "diverged"
     assert run["message"].startswith(("loss is", "weights are not finite", "gradient norm is"))
     assert "at epoch" in run["message"] or "after epoch" in run["message"]
@@ -253,13 +255,13 @@ def test_huge_learning_rate_diverges_with_a_clear_message(env):
 def test_gradient_norm_bound_stops_the_run(env):
     config = env["config"]
     bounded = {**config, "training": {**config["training"], "max_grad_norm": 1e-6}}
-    run = train_twin(impl_numpy, prepare_task(bounded), bounded, 1, progress=False)
+    run = train_epochs(impl_numpy, prepare_task(bounded), bounded, 1, progress=False)
     assert run["status"] == "diverged" and "limit training.max_grad_norm = 1e-06" in run["message"]
 
 
 def test_two_numpy_runs_are_identical(env):
     task = prepare_task(env["config"])
-    runs = [train_twin(impl_numpy, task, env["config"], 2, progress=False) for _ in range(2)]
+    runs = [train_epochs(impl_numpy, task, env["config"], 2, progress=False) for _ in range(2)]
     assert json.dumps(without_timing(runs[0]["history"])) == json.dumps(without_timing(runs[1]["history"]))
 
 
@@ -328,7 +330,7 @@ def test_malformed_configs_get_named_errors(raw):
 @settings(max_examples=100, deadline=None)
 @given(st.text(max_size=40))
 def test_any_short_text_as_a_config_file_gets_a_named_error(tmp_path_factory, text):
-    from harness.config import load_config
+    from harness.recipe.config import load_config
 
     path = tmp_path_factory.mktemp("cfg") / "c.yaml"
     path.write_text(text, encoding="utf-8")
@@ -368,7 +370,7 @@ def test_the_commit_is_dirty_only_when_the_code_differs(tmp_path):
     assert provenance.git_commit(tmp_path) == clean + "+changes"
 
 
-def test_a_cut_checkpoint_is_a_one_line_error_and_nothing_is_rewritten(env):
+def test_a_cut_checkpoint_is_a_one_line_error_and_nothing_is_rewritten(env, run_twin):
     folder = env["results"] / "tiny"
     run_twin("numpy", env["config"], env["config_file"], None, False, None, False)
     checkpoint = next((folder / "checkpoints" / "numpy-seed42").glob("epoch-*.npz"))
@@ -384,7 +386,7 @@ def test_a_cut_checkpoint_is_a_one_line_error_and_nothing_is_rewritten(env):
 
 
 def test_dropout_masks_depend_on_the_seed_epoch_and_step_only():
-    from harness.dropout import with_dropout
+    from harness.recipe.dropout import with_dropout
     from twin_contract import Batch, ModelSpec
 
     spec = ModelSpec("per_step", 3, 4, 5, vocab_size=5, layers=2)

@@ -4,14 +4,16 @@ a worker killed mid-run is reported and leaves no file; --resume finishes only w
 import json
 import re
 import sys
-from dataclasses import asdict
 
 import pytest
 import yaml
 
-from harness import paths, readme, sweep
-from harness.__main__ import main
-from harness.sweep import LocalPool, RayPool, SweepError, units
+from harness import paths
+from harness.cli import main
+from harness.cli.sweep import rebuild_pages
+from harness.reports import readme
+from harness.studies import sweep
+from harness.studies.sweep import LocalPool, RayPool, SweepError, plan
 
 TIMING = ("seconds", "samples_per_second", "tokens_per_second")
 
@@ -39,11 +41,11 @@ def histories(folder, seeds, twins=("numpy",)) -> dict:
 
 
 def test_two_jobs_and_ray_give_the_runs_one_after_another_give(tiny, tmp_path):
-    plan = units([tiny], [1, 2], ["numpy"], None, False, False, None, threads=1)
+    requests = plan([tiny], [1, 2], ["numpy"], None, False, False, None, threads=1)
     folder = tmp_path / "results" / "tiny"
     outcomes = {}
     for name, pool in (("one after another", LocalPool(1)), ("two at a time", LocalPool(2)), ("ray", RayPool("local"))):
-        rows = sweep.sweep(plan, pool, progress=False)
+        rows = sweep.sweep(requests, pool, progress=False, then=lambda done: rebuild_pages(requests, done))
         assert [row["outcome"] for row in rows] == ["done", "done"], name
         outcomes[name] = histories(folder, [1, 2])
         assert json.loads((folder / "numpy-seed1.json").read_text())["threads"]["environment"]["OMP_NUM_THREADS"] == "1"
@@ -56,7 +58,8 @@ def test_two_jobs_and_ray_give_the_runs_one_after_another_give(tiny, tmp_path):
 KILLER = """
 import json, os, signal, sys
 import impl_numpy
-from harness import sweep
+from harness.studies import sweep_worker
+from harness.training.request import RunRequest
 
 real_step, steps = impl_numpy.train_step, []
 def train_step(*args, **kwargs):  # the second epoch's first step: killed as by the OOM killer
@@ -65,14 +68,15 @@ def train_step(*args, **kwargs):  # the second epoch's first step: killed as by 
         os.kill(os.getpid(), signal.SIGKILL)
     return real_step(*args, **kwargs)
 impl_numpy.train_step = train_step
-print(json.dumps(sweep.work(sweep.Unit(**json.loads(sys.argv[1])))))
+print(json.dumps(sweep_worker.work(RunRequest.from_json(json.loads(sys.argv[1])))))
 """
 
 
 def test_a_killed_worker_is_reported_the_others_complete_and_resume_finishes_it(tiny, tmp_path, monkeypatch, capsys):
     real_command = sweep.worker_command
-    monkeypatch.setattr(sweep, "worker_command", lambda unit: [sys.executable, "-c", KILLER, json.dumps(asdict(unit))]
-                        if unit.seed == 2 else real_command(unit))
+    monkeypatch.setattr(sweep, "worker_command", lambda request: [sys.executable, "-c", KILLER,
+                                                                  json.dumps(request.to_json())]
+                        if request.seed == 2 else real_command(request))
     args = ["sweep", "--config", str(tiny), "--seeds", "1", "2", "3", "--twins", "numpy", "--jobs", "2",
             "--no-progress"]
     report_file = tmp_path / "results" / "sweeps" / "killed.json"

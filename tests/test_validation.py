@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import impl_numpy
-from harness.parity import PARITY_CASES, random_batch, random_weights
+from harness.studies.parity import PARITY_CASES
+from harness.studies.synthetic import random_batch, random_weights
 from harness.twins import NAMES, load
 from twin_contract import Batch, ModelSpec, State
 

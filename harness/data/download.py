@@ -1,12 +1,13 @@
-"""Data that arrives by itself: MNIST, IMDB and NLTK's treebank sample from their official sources.
+"""Data that arrives by itself: the files of data/sources.py's table, fetched from their official sources.
 
-Each file has a pinned address, size and checksum. A missing set is fetched into the
+Each file has a pinned address, size and checksum (data/sources.py). A missing set is fetched into the
 data folder with a progress bar: first into `<file>.part` (a cut download never looks
 complete; the next attempt resumes it with an HTTP range request, or starts over where
 the server ignores ranges), then checked against its checksum, and only then renamed
 to its name. A file whose checksum differs is deleted and refused.
 $LSTM_TWINS_MIRROR (a base URL) replaces the official hosts: `<mirror>/<file name>`.
-GloVe and Mikolov's PTB text come with the project's Python packages: nothing to fetch.
+GloVe and Mikolov's PTB text come with the project's Python packages: nothing to fetch. Which
+sets a command needs, and whether they are there, data/catalogue.py decides (`ensure`).
 """
 
 from __future__ import annotations
@@ -16,71 +17,22 @@ import http.client
 import os
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable
 
-MIRROR_ENV = "LSTM_TWINS_MIRROR"
+from ..errors import BadInput
+from .sources import MIRROR_ENV, Remote
+
 ATTEMPTS = 3  # a cut transfer is resumed this many times before giving up
 CHUNK = 1 << 16
 
 
-class DownloadError(RuntimeError):
+class DownloadError(BadInput, RuntimeError):
     """A download that failed or was refused; the message is one line naming the file and what to do."""
 
 
 class Unreachable(DownloadError):
     """The source could not be reached at all (no network): the set is simply missing."""
-
-
-@dataclass(frozen=True)
-class Remote:
-    """One file of a data set: its official address, where it goes below the data folder, size and checksum."""
-
-    url: str
-    path: str
-    size: int  # bytes, as published
-    checksum: str  # "sha256:<hex>" or "md5:<hex>"
-
-    @property
-    def name(self) -> str:
-        return self.url.rsplit("/", 1)[-1]
-
-    def address(self) -> str:
-        """The official address, or the mirror's when $LSTM_TWINS_MIRROR is set."""
-        mirror = os.environ.get(MIRROR_ENV)
-        return f"{mirror.rstrip('/')}/{self.name}" if mirror else self.url
-
-
-_MNIST = "https://ossci-datasets.s3.amazonaws.com/mnist"  # torchvision's copy of the original files
-REMOTES = {
-    "mnist": (
-        Remote(f"{_MNIST}/train-images-idx3-ubyte.gz", "mnist/train-images-idx3-ubyte.gz", 9912422,
-               "md5:f68b3c2dcbeaaa9fbdd348bbdeb94873"),
-        Remote(f"{_MNIST}/train-labels-idx1-ubyte.gz", "mnist/train-labels-idx1-ubyte.gz", 28881,
-               "md5:d53e105ee54ea40749a09fcbcd1e9432"),
-        Remote(f"{_MNIST}/t10k-images-idx3-ubyte.gz", "mnist/t10k-images-idx3-ubyte.gz", 1648877,
-               "md5:9fb629c4189551a2d022fa330f9573f3"),
-        Remote(f"{_MNIST}/t10k-labels-idx1-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz", 4542,
-               "md5:ec29112dd5afa0611ce80d1b7f02629c"),
-    ),
-    "imdb": (
-        Remote("https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz", "aclImdb_v1.tar.gz", 84125825,
-               "sha256:c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"),
-    ),
-    "ptb_pos": (  # what nltk.download('treebank') fetches
-        Remote("https://raw.githubusercontent.com/nltk/nltk_data/gh-pages/packages/corpora/treebank.zip",
-               "nltk_data/corpora/treebank.zip", 1740034,
-               "sha256:9da92d76c3666cfb6cddeaed0f7e86b344cce0f0928a286d439e555f19c37399"),
-    ),
-}
-
-
-def instructions(dataset: str) -> str:
-    """How to get a data set by hand: each file's address, checksum and place (for the offline error)."""
-    files = "; ".join(f"{r.url} ({r.checksum}) as <data>/{r.path}" for r in REMOTES[dataset])
-    return (f"`make data DOWNLOAD=1` (or any `make compare`) fetches it; by hand: {files} "
-            "(the data folder is set by $LSTM_TWINS_DATA or --data-dir)")
 
 
 def fetch(remotes: Iterable[Remote], root: Path, label: str, progress: bool = True) -> list[Path]:
@@ -157,29 +109,3 @@ def _checksum(path: Path, algorithm: str) -> str:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def ensure(datasets: Iterable[str], root: Optional[Path] = None, progress: bool = True) -> None:
-    """Fetch each of `datasets` ("mnist", "imdb", "ptb_pos"; others need nothing) that the data folder lacks.
-
-    A set already present (anywhere its loader looks) is used as it is: no request is made.
-    Raises DownloadError when a fetch fails or is refused, and the loader's DataMissingError (where it
-    looked, each file's address and checksum) when the source cannot be reached.
-    """
-    from . import imdb, mnist, ptb_pos
-    from .locations import DataMissingError, data_dir
-
-    finders = {"mnist": (mnist.NAME, mnist.find_files), "imdb": (imdb.NAME, imdb.find_source),
-               "ptb_pos": (ptb_pos.NAME, ptb_pos.find_source)}
-    for dataset in datasets:
-        if dataset not in finders:
-            continue
-        name, find = finders[dataset]
-        try:
-            find(root)
-        except DataMissingError as missing:
-            try:
-                fetch(REMOTES[dataset], data_dir(root), name, progress)
-            except Unreachable as error:
-                raise DataMissingError(name, missing.searched, instructions(dataset),
-                                       problem=f"not found, and fetching it failed ({error})") from None

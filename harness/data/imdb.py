@@ -16,15 +16,16 @@ from typing import Iterator, Optional
 
 import numpy as np
 
+from . import glove
 from .cache import cached_arrays
-from .download import instructions
 from .locations import DataMissingError, data_dir, first_existing
 from .sequences import Sequences
-from .splits import stratified_split
+from .sources import SOURCES
+from .splits import split_counts, stratified_split
 
-NAME = "IMDB"
+NAME = SOURCES["imdb"].name
 ARCHIVE, FOLDER = "aclImdb_v1.tar.gz", "aclImdb"
-FIX = instructions("imdb")
+FIX = SOURCES["imdb"].fix
 PAD, UNK = "<pad>", "<unk>"
 _FILE = re.compile(r"aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -35,7 +36,7 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN.findall(text.replace("<br />", " ").lower())
 
 
-def find_source(root: Optional[Path] = None) -> Path:
+def find(root: Optional[Path] = None) -> Path:
     root = data_dir(root)
     candidates = [root / ARCHIVE, root / FOLDER, root / "imdb" / ARCHIVE, root / "imdb" / FOLDER]
     path = first_existing(candidates)
@@ -67,7 +68,7 @@ def _review(match: re.Match, text: str) -> tuple[str, int, int, str]:
     return split, int(review_id), int(polarity == "pos"), text
 
 
-def load_imdb(
+def load(
     root: Optional[Path] = None, vocab_size: int = 20000, valid_size: int = 2500, seed: int = 0
 ) -> dict:
     """{"vocab": list of words (0 = <pad>, 1 = <unk>), "train"|"valid"|"test": (Sequences, labels)}.
@@ -75,7 +76,7 @@ def load_imdb(
     The vocabulary is the vocab_size - 2 most frequent words of the training part
     (ties broken alphabetically), plus <pad> and <unk>.
     """
-    source = find_source(root)
+    source = find(root)
     options = {"vocab_size": vocab_size, "valid_size": valid_size, "seed": seed}
     arrays = cached_arrays("imdb", [source], options, lambda: _build(source, vocab_size, valid_size, seed))
     counts = {s: int((arrays["split"] == s).sum()) for s in (0, 1)}
@@ -107,3 +108,12 @@ def _build(source: Path, vocab_size: int, valid_size: int, seed: int) -> dict[st
     sequences = Sequences.from_lists([[index.get(w, 1) for w in review] for review in tokens])
     return {"flat": sequences.flat, "offsets": sequences.offsets, "split": split, "labels": labels,
             "vocab": np.array(vocab)}
+
+
+def describe(root: Optional[Path] = None) -> dict[str, str]:
+    """`make data`'s cells: counts per split, vocabulary, and how much of it GloVe covers."""
+    data = load(root)
+    words, vectors = glove.load(root)
+    _, coverage = glove.embedding_matrix(data["vocab"], words, vectors, seed=0)
+    return {"train / valid / test": split_counts(data), "vocabulary": f"{len(data['vocab']):,}",
+            "note": f"GloVe covers {coverage:.1%} of the vocabulary"}

@@ -6,20 +6,25 @@ import os
 from pathlib import Path
 from typing import Iterable, Optional
 
+from ..errors import BadInput
 from ..paths import CACHE_DIR, DATA_DIR
 
 DATA_ENV = "LSTM_TWINS_DATA"
 CACHE_ENV = "LSTM_TWINS_CACHE"
 
 
-class DataMissingError(RuntimeError):
-    """A data set was not found, or is corrupt: says which, where we looked, and how to get it."""
+class DataMissingError(BadInput, RuntimeError):
+    """A data set was not found, or is corrupt: says which, where we looked, and how to get it.
+
+    Attributes: name (the data set's), searched (the places looked at), problem ("not found", or what
+    is wrong with what was found) and fix (how to get it).
+    """
 
     def __init__(self, name: str, searched: Iterable, fix: str, problem: str = "not found"):
         searched = list(searched)
         places = "\n".join(f"  - {p}" for p in searched) or "  (nowhere)"
         super().__init__(f"{name}: {problem}.\nSearched:\n{places}\nTo get it: {fix}")
-        self.name, self.searched = name, list(searched)
+        self.name, self.searched, self.problem, self.fix = name, searched, problem, fix
 
 
 def data_dir(override: Optional[str | os.PathLike] = None) -> Path:

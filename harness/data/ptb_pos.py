@@ -25,20 +25,21 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .cache import cached_arrays
-from .download import instructions
 from .locations import DataMissingError, data_dir, first_existing
 from .sequences import Sequences
+from .sources import SOURCES
+from .splits import split_counts
 
-NAME = "PTB (POS tagging)"
+NAME = SOURCES["ptb_pos"].name
 TRACE = "-NONE-"
 PAD, UNK = "<pad>", "<unk>"
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 # Word shape classes, id 0 for padding: the case of the word's letters, and whether it has digits.
 SHAPES = (PAD, "lower", "Capitalised", "UPPER", "miXed", "number", "alphanumeric", "punctuation")
-FIX = instructions("ptb_pos")
+FIX = SOURCES["ptb_pos"].fix
 
 
-def find_source(root: Optional[Path] = None) -> Path:
+def find(root: Optional[Path] = None) -> Path:
     """The nltk_data folder that holds corpora/treebank (zip or extracted)."""
     root = data_dir(root)
     folders = [root / "nltk_data", root] + [Path(p) for p in os.environ.get("NLTK_DATA", "").split(os.pathsep) if p]
@@ -83,7 +84,7 @@ def read_tagged_files(source: Path) -> dict[str, list[list[tuple[str, str]]]]:
     return {fileid: [s for s in sentences if s] for fileid, sentences in files.items()}
 
 
-def load_ptb_pos(
+def load(
     root: Optional[Path] = None, min_count: int = 2, lowercase: bool = True, extra_words: Sequence[str] = (),
     suffix_length: int = 0,
 ) -> dict:
@@ -94,7 +95,7 @@ def load_ptb_pos(
     index SHAPES; suffix ids index "suffixes" (0 <pad>, 1 <unk>; only those two when suffix_length is 0).
     The vocabulary is the training words seen min_count times or more, plus extra_words.
     """
-    source = find_source(root)
+    source = find(root)
     extra = sorted(set(extra_words))
     options = {"min_count": min_count, "lowercase": lowercase, "suffix_length": suffix_length,
                "extra_words": hashlib.sha256("\n".join(extra).encode()).hexdigest()[:16] if extra else None}
@@ -105,6 +106,15 @@ def load_ptb_pos(
         offsets = arrays[f"{split}_offsets"]
         data[split] = tuple(Sequences(arrays[f"{split}_{part}"], offsets) for part in ("words", "tags", "shapes", "suffixes"))
     return data
+
+
+def describe(root: Optional[Path] = None) -> dict[str, str]:
+    """`make data`'s cells: sentences per split, the vocabulary and tags, the tokens."""
+    data = load(root)
+    tokens = sum(len(data[s][0].flat) for s in ("train", "valid", "test"))
+    return {"train / valid / test": split_counts(data),
+            "vocabulary": f"{len(data['words']):,} words, {len(data['tags'])} tags",
+            "note": f"sentences; {tokens:,} tokens without traces"}
 
 
 def word_shape(word: str) -> int:

@@ -1,4 +1,4 @@
-"""Seeded, label-stratified validation splits."""
+"""Seeded, label-stratified validation splits, and the counts per split that `make data` shows."""
 
 from __future__ import annotations
 
@@ -24,3 +24,11 @@ def stratified_split(labels: np.ndarray, valid_size: int, seed: int) -> tuple[np
     valid.sort()
     train = np.setdiff1d(np.arange(len(labels)), valid)
     return train, valid
+
+
+def split_counts(data: dict) -> str:
+    """A loaded set's examples (or tokens) per split, as "train / valid / test" counts: "55,000 / 5,000 / 10,000".
+
+    data: split -> an array, or a tuple whose last part has one entry per example."""
+    return " / ".join(f"{len(data[s][-1]) if isinstance(data[s], tuple) else len(data[s]):,}"
+                      for s in ("train", "valid", "test"))

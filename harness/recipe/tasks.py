@@ -12,14 +12,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 
 from twin_contract import Batch, Feature, ModelSpec
 
-from .data import glove, imdb, mnist, ptb_lm, ptb_pos
-from .data.sequences import Sequences
+from ..data import glove, imdb, mnist, ptb_lm, ptb_pos
+from ..data.sequences import Sequences
 from .fields import POSITIVE, Field
 from .initialisation import initial_weights
 
@@ -47,6 +47,14 @@ class TaskData:
     notes: dict = field(default_factory=dict)
 
 
+class BenchShape(NamedTuple):
+    """The synthetic batches `make bench` times for a task, at its config's model size and batch."""
+
+    vocab_size: Optional[int]  # None: float inputs (MNIST's rows of pixels)
+    num_classes: int
+    num_steps: Optional[int]  # time steps per batch; None: the config's data.num_steps
+
+
 @dataclass(frozen=True)
 class Task:
     """One task, all the harness knows of it.
@@ -54,11 +62,10 @@ class Task:
     head: "pooled" (one label per sequence) or "per_step" (one per step); metric: "accuracy" or
     "perplexity"; carries_state: the LSTM state goes on from batch to batch (a continuous stream);
     predicts_next_token: a language model.
-    data_fields: the keys of the config's data section. datasets: what data/download.py fetches when
-    missing. prepare(config, data_root, quick) -> TaskData. parity: the small synthetic model and
+    data_fields: the keys of the config's data section. datasets: the data sets it reads that can be fetched
+    (keys of data/sources.py; data/catalogue.py's ensure fetches those missing). prepare(config, data_root, quick) -> TaskData. parity: the small synthetic model and
     batch `make parity` checks (ModelSpec sizes, batch_size, num_steps, padding side or None).
-    bench: (vocabulary or None, classes, time steps or None for the config's num_steps) of the
-    synthetic batches `make bench` times, at the config's model size and batch.
+    bench: the shape of the synthetic batches `make bench` times.
     """
 
     name: str
@@ -72,7 +79,7 @@ class Task:
     datasets: tuple[str, ...]
     prepare: Callable[[dict, Optional[Path], bool], "TaskData"]
     parity: dict
-    bench: tuple[Optional[int], int, Optional[int]]
+    bench: BenchShape
 
 
 def prepare_task(config: dict, data_root: Optional[Path] = None, quick: bool = False) -> TaskData:
@@ -84,9 +91,10 @@ def model_spec(config: dict, input_size: int, num_classes: int, vocab_size: Opti
                features: tuple[Feature, ...] = ()) -> ModelSpec:
     """The model of the config's task and model section, for inputs of these sizes."""
     m = config["model"]
-    return ModelSpec(TASKS[config["task"]].head, input_size, m["hidden_size"], num_classes, vocab_size,
-                     m["train_embedding"], m["layers"], m["bidirectional"], m["tie_embeddings"], features,
-                     m["pooling"])
+    return ModelSpec(head=TASKS[config["task"]].head, input_size=input_size, hidden_size=m["hidden_size"],
+                     num_classes=num_classes, vocab_size=vocab_size, train_embedding=m["train_embedding"],
+                     layers=m["layers"], bidirectional=m["bidirectional"], tie_embeddings=m["tie_embeddings"],
+                     features=features, pooling=m["pooling"])
 
 
 def _task_data(name: str, spec: ModelSpec, weights, sizes, batches, notes=None) -> TaskData:
@@ -130,7 +138,7 @@ def _quick_subsets(config: dict, data: dict[str, tuple]) -> dict[str, tuple]:
 
 
 def _prepare_mnist(config, data_root, quick):
-    data = mnist.load_mnist(data_root, config["data"]["valid_size"], config["seed"])
+    data = mnist.load(data_root, config["data"]["valid_size"], config["seed"])
     if quick:
         data = _quick_subsets(config, data)
     spec = model_spec(config, 28, 10)
@@ -174,15 +182,15 @@ def _prepare_sequences(config, data_root, quick, name, loaded, vocab, num_classe
 
 def _prepare_imdb(config, data_root, quick):
     d = config["data"]
-    data = imdb.load_imdb(data_root, d["vocab_size"], d["valid_size"], config["seed"])
+    data = imdb.load(data_root, d["vocab_size"], d["valid_size"], config["seed"])
     loaded = {split: data[split] for split in ("train", "valid", "test")}
     return _prepare_sequences(config, data_root, quick, "imdb", loaded, data["vocab"], 2)
 
 
 def _prepare_ptb_pos(config, data_root, quick):
     d = config["data"]
-    extra = glove.load_glove(data_root)[0][: d["glove_words"]] if d["glove_words"] else ()  # most frequent first
-    data = ptb_pos.load_ptb_pos(data_root, d["min_count"], d["lowercase"], extra, d["suffix_length"])
+    extra = glove.load(data_root)[0][: d["glove_words"]] if d["glove_words"] else ()  # most frequent first
+    data = ptb_pos.load(data_root, d["min_count"], d["lowercase"], extra, d["suffix_length"])
     # (words, tags, shapes, suffixes) per split: keep the features the config asks for
     chosen = [(d["word_shape"], Feature("shape", len(ptb_pos.SHAPES), d["feature_size"])),
               (d["suffix_length"] > 0, Feature("suffix", len(data["suffixes"]), d["feature_size"]))]
@@ -193,7 +201,7 @@ def _prepare_ptb_pos(config, data_root, quick):
 
 
 def _prepare_ptb_lm(config, data_root, quick):
-    data = ptb_lm.load_ptb_lm(data_root)
+    data = ptb_lm.load(data_root)
     streams = {split: data[split] for split in ("train", "valid", "test")}
     if quick:
         q = config["quick"]
@@ -218,7 +226,7 @@ def _prepare_ptb_lm(config, data_root, quick):
 def _embedding(config: dict, vocab: list[str], data_root) -> tuple[Optional[np.ndarray], dict]:
     if config["model"]["embedding"] != "glove":
         return None, {}
-    words, vectors = glove.load_glove(data_root)
+    words, vectors = glove.load(data_root)
     matrix, coverage = glove.embedding_matrix(vocab, words, vectors, config["seed"], config["init"]["embedding_scale"])
     return matrix, {"glove_coverage": round(coverage, 4)}
 
@@ -232,32 +240,39 @@ def _sizes(data: dict) -> dict[str, int]:
 
 
 TASKS = {task.name: task for task in (
-    Task("mnist", "MNIST (rows of pixels as a sequence)", "pooled", "accuracy", False, False,
-         {"valid_size": Field(int, 5000, low=0)}, ("mnist",), _prepare_mnist,
+    Task(name="mnist", title="MNIST (rows of pixels as a sequence)", head="pooled", metric="accuracy",
+         carries_state=False, predicts_next_token=False,
+         data_fields={"valid_size": Field(int, 5000, low=0)}, datasets=("mnist",), prepare=_prepare_mnist,
          parity=dict(input_size=7, hidden_size=6, num_classes=10, batch_size=4, num_steps=7, padding=None),
-         bench=(None, 10, 28)),
-    Task("imdb", "IMDB sentiment", "pooled", "accuracy", False, False,
-         {"vocab_size": Field(int, 20000, low=3), "max_len": Field(int, 200, **POSITIVE),
-          "valid_size": Field(int, 2500, low=0), "padding": Field(str, "pre", choices=("pre", "post")),
-          "truncating": Field(str, "post", choices=("pre", "post"))},  # "pre": a review over max_len keeps its end
-         ("imdb",), _prepare_imdb,
+         bench=BenchShape(vocab_size=None, num_classes=10, num_steps=28)),
+    Task(name="imdb", title="IMDB sentiment", head="pooled", metric="accuracy",
+         carries_state=False, predicts_next_token=False,
+         data_fields={"vocab_size": Field(int, 20000, low=3), "max_len": Field(int, 200, **POSITIVE),
+                      "valid_size": Field(int, 2500, low=0), "padding": Field(str, "pre", choices=("pre", "post")),
+                      # "pre": a review over max_len keeps its end
+                      "truncating": Field(str, "post", choices=("pre", "post"))},
+         datasets=("imdb",), prepare=_prepare_imdb,
          parity=dict(input_size=5, hidden_size=6, num_classes=2, vocab_size=23, train_embedding=False, batch_size=5,
                      num_steps=9, padding="pre"),
-         bench=(20000, 2, 200)),  # max_len tokens
-    Task("ptb_lm", "Penn Treebank language model", "per_step", "perplexity", True, True,
-         {"num_steps": Field(int, 35, **POSITIVE)}, (), _prepare_ptb_lm,  # the text comes with a Python package
+         bench=BenchShape(vocab_size=20000, num_classes=2, num_steps=200)),  # max_len tokens
+    Task(name="ptb_lm", title="Penn Treebank language model", head="per_step", metric="perplexity",
+         carries_state=True, predicts_next_token=True,
+         data_fields={"num_steps": Field(int, 35, **POSITIVE)},
+         datasets=(), prepare=_prepare_ptb_lm,  # the text comes with a Python package
          parity=dict(input_size=5, hidden_size=6, num_classes=19, vocab_size=19, batch_size=4, num_steps=8,
                      padding=None),
-         bench=(10000, 10000, None)),  # the config's num_steps
-    Task("ptb_pos", "Penn Treebank POS tagging", "per_step", "accuracy", False, False,
-         {"min_count": Field(int, 2, **POSITIVE), "lowercase": Field(bool, True),
-          "glove_words": Field(int, 0, low=0),  # the N most frequent GloVe words join the vocabulary
-          "padding": Field(str, "post", choices=("pre", "post")),
-          # word features, each with an embedding of feature_size concatenated to the word vector:
-          "word_shape": Field(bool, False),  # case and digits of the raw token (ptb_pos.SHAPES)
-          "suffix_length": Field(int, 0, low=0),  # the last N characters; 0 = no suffix feature
-          "feature_size": Field(int, 8, **POSITIVE)}, ("ptb_pos",), _prepare_ptb_pos,
+         bench=BenchShape(vocab_size=10000, num_classes=10000, num_steps=None)),  # the config's num_steps
+    Task(name="ptb_pos", title="Penn Treebank POS tagging", head="per_step", metric="accuracy",
+         carries_state=False, predicts_next_token=False,
+         data_fields={"min_count": Field(int, 2, **POSITIVE), "lowercase": Field(bool, True),
+                      "glove_words": Field(int, 0, low=0),  # the N most frequent GloVe words join the vocabulary
+                      "padding": Field(str, "post", choices=("pre", "post")),
+                      # word features, each with an embedding of feature_size concatenated to the word vector:
+                      "word_shape": Field(bool, False),  # case and digits of the raw token (ptb_pos.SHAPES)
+                      "suffix_length": Field(int, 0, low=0),  # the last N characters; 0 = no suffix feature
+                      "feature_size": Field(int, 8, **POSITIVE)},
+         datasets=("ptb_pos",), prepare=_prepare_ptb_pos,
          parity=dict(input_size=5, hidden_size=6, num_classes=7, vocab_size=23, batch_size=5, num_steps=9,
                      padding="post"),
-         bench=(4964, 45, 48)),  # about the longest sentence of a typical batch of 32
+         bench=BenchShape(vocab_size=4964, num_classes=45, num_steps=48)),  # about the longest sentence of a batch of 32
 )}

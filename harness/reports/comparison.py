@@ -1,23 +1,16 @@
-"""Reports of the runs: the comparison of one config's runs (tables, per-seed gaps, what failed) and its
-learning curves."""
+"""The comparison of one config's runs: its tables, per-seed gaps, what failed, and its page (comparison.md)."""
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from .atomic_files import write_text_atomic
+from ..atomic_files import write_text_atomic
+from ..twins import LABELS
+from .curves import plot_curves
 from .markdown import table
-from .twins import LABELS
-
-
-def read_runs(folder: Path) -> list[dict]:
-    """Every run written in folder, by seed, NumPy before TensorFlow."""
-    runs = [json.loads(p.read_text(encoding="utf-8")) for p in folder.glob("*-seed*.json")]
-    return sorted(runs, key=lambda r: (r["config"]["seed"], list(LABELS).index(r["twin"])))
+from .runs import epochs_table, read_runs, runs_table
 
 
 @dataclass
@@ -204,51 +197,6 @@ def comparison_markdown(comparison: Comparison, name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_curves(path: Path, runs: list[dict]) -> Optional[Path]:
-    """Both twins' loss and metric per epoch (mean over seeds, band from min to max), written atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    metric = runs[0]["metric"]
-    fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(10, 4))
-    looks = {"numpy": dict(color="tab:blue", marker="o", linewidth=3, alpha=0.6),
-             "tensorflow": dict(color="tab:orange", marker="x", linewidth=1.2)}  # drawn on top: both stay visible
-    for twin, label in LABELS.items():
-        histories = [r["history"] for r in runs if r["twin"] == twin and r["history"]]
-        if not histories:
-            continue
-        epochs = min(len(h) for h in histories)  # the epochs every seed reached
-        x = np.arange(1, epochs + 1)
-        seeds = f" ({len(histories)} seeds)" if len(histories) > 1 else ""
-        for split, style in (("train", "-"), ("valid", "--")):
-            for ax, key in ((ax_loss, "loss"), (ax_metric, metric)):
-                values = np.array([[e[split][key] for e in h[:epochs]] for h in histories])
-                ax.plot(x, values.mean(axis=0), linestyle=style, label=f"{label} {split}{seeds}", **looks[twin])
-                if len(histories) > 1:
-                    ax.fill_between(x, values.min(axis=0), values.max(axis=0), color=looks[twin]["color"], alpha=0.15)
-        undone = [(e["epoch"], e["undone"]["valid"]) for h in histories for e in h[:epochs] if "undone" in e]
-        for ax, key in ((ax_loss, "loss"), (ax_metric, metric)) if undone else ():
-            ax.scatter([epoch for epoch, _ in undone], [valid[key] for _, valid in undone], marker="v",
-                       facecolors="none", edgecolors=looks[twin]["color"], label=f"{label} valid, epoch undone")
-    ax_loss.set(xlabel="epoch", ylabel="loss", title="Loss")
-    ax_metric.set(xlabel="epoch", ylabel=metric, title=metric.capitalize())
-    if metric == "perplexity":
-        ax_metric.set_yscale("log")
-    for ax in (ax_loss, ax_metric):
-        ax.grid(alpha=0.3)
-        ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.legend()
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
-
-
 def write_comparison(folder: Path, digest: str, seeds=(), failed=None) -> list[Path]:
     """comparison.md and curves.png of folder's runs of one settings digest."""
     comparison = load_comparison(folder, digest, seeds, failed)
@@ -258,48 +206,3 @@ def write_comparison(folder: Path, digest: str, seeds=(), failed=None) -> list[P
     if comparison.complete():
         written.append(plot_curves(folder / "curves.png", comparison.complete()))
     return written
-
-
-def runs_table(runs: list[dict]):
-    """The runs as a pandas DataFrame, one tidy row per run: config file, digests, task, twin, seed,
-    status, epochs, every last-epoch figure ("<split>_<key>", as test_accuracy), times, memory, commit."""
-    import pandas as pd
-
-    rows = []
-    for run in runs:
-        last = run["history"][-1] if run["history"] else {}
-        row = {"config_file": run["config_file"], "settings_digest": run.get("settings_digest"),
-               "run_digest": run.get("run_digest"), "task": run["task"], "twin": run["twin"],
-               "seed": run["config"]["seed"], "status": run["status"], "epochs": len(run["history"]),
-               "metric": run["metric"]}
-        for split in ("train", "valid", "test"):
-            row.update({f"{split}_{key}": value for key, value in last.get(split, {}).items()})
-        row["train_seconds"] = sum(e["seconds"] for e in run["history"])
-        row["peak_rss_mib"] = run.get("peak_rss_mib")
-        row["git_commit"] = run.get("git_commit")
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def epochs_table(runs: list[dict]):
-    """One row per epoch of every run: twin, seed, epoch, seconds, samples per second."""
-    import pandas as pd
-
-    return pd.DataFrame([{"twin": run["twin"], "seed": run["config"]["seed"], "epoch": e["epoch"],
-                          "seconds": e["seconds"], "samples_per_second": e["samples_per_second"]}
-                         for run in runs for e in run["history"]])
-
-
-def runs_frame(results_dir: Path):
-    """Every run under results_dir (smoke runs aside): runs_table with the folder of each."""
-    import pandas as pd
-
-    folders = sorted(p for p in results_dir.iterdir() if p.is_dir() and p.name != "quick")
-    frames = [runs_table(runs).assign(folder=folder.name) for folder in folders if (runs := read_runs(folder))]
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    return frame[["folder", *[c for c in frame.columns if c != "folder"]]] if len(frame) else frame
-
-
-def write_runs_csv(results_dir: Path) -> Path:
-    """results/runs.csv: runs_frame as CSV, for users' own analysis."""
-    return write_text_atomic(results_dir / "runs.csv", runs_frame(results_dir).to_csv(index=False))

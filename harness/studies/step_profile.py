@@ -1,6 +1,6 @@
 """Where the NumPy twin's training step spends its time, per bench shape: a table of `make bench`.
 
-EXPLANATION says how, and what the table shows; the bench page prints it above the table.
+reports/bench_page.py says how, and what the table shows, above the table.
 """
 
 from __future__ import annotations
@@ -11,18 +11,6 @@ import statistics
 import timeit
 
 import numpy as np
-
-from .markdown import table
-
-EXPLANATION = (
-    "cProfile times a few training steps in the NumPy twin's bench process, after its timed steps, and splits "
-    "each step among the model's parts: the LSTM's forward and backward passes, the output layer (Linear and "
-    "softmax cross-entropy), the embedding, the pooling, clipping and SGD. The LSTM's share is then put in terms of "
-    "its recurrent loops: the time of one LSTM time step (forward and backward, per layer and direction) against "
-    "what its two recurrent matmuls (h·Wh forward, da·Whᵀ backward) take alone at the shape, and against the cost "
-    "of a NumPy call that does almost nothing. The rest of a time step is its elementwise calls, a dozen or so on "
-    "arrays of N·H to N·4H numbers; where those arrays are small, each costs little more than that floor, so the "
-    "loop is bound by the number of calls more than by arithmetic.")
 
 # A part of the step: the functions (module file, name) whose cumulative time it is.
 PARTS = {
@@ -77,17 +65,3 @@ def summary(profiles: list[dict]) -> dict:
             "parts_seconds": {part: statistics.median(p["parts_seconds"][part] for p in profiles) for part in PARTS},
             **{key: statistics.median(p[key] for p in profiles)
                for key in ("lstm_time_step_seconds", "recurrent_matmuls_seconds", "call_floor_seconds")}}
-
-
-def profile_markdown(rows: dict) -> str:
-    """rows: shape -> summary(); the table of the bench page."""
-    lines = []
-    for name, p in rows.items():
-        shares = {part: f"{seconds / p['step_seconds']:.0%}" for part, seconds in p["parts_seconds"].items()}
-        other = 1 - sum(p["parts_seconds"].values()) / p["step_seconds"]
-        lines.append({"shape": name, "step ms (profiled)": f"{p['step_seconds'] * 1e3:.2f}", **shares,
-                      "other": f"{other:.0%}",
-                      "µs per LSTM time step": f"{p['lstm_time_step_seconds'] * 1e6:.1f}",
-                      "its 2 matmuls alone": f"{p['recurrent_matmuls_seconds'] * 1e6:.1f}",
-                      "NumPy call floor µs": f"{p['call_floor_seconds'] * 1e6:.2f}"})
-    return table(lines)

@@ -6,8 +6,10 @@ import math
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from ..errors import BadInput
 
-class ConfigError(ValueError):
+
+class ConfigError(BadInput, ValueError):
     """A config that cannot be used; the message says where and why."""
 
 

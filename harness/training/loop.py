@@ -1,4 +1,4 @@
-"""Training and evaluation loops: the same code for both twins."""
+"""The epoch loop and the evaluation: the same code for every twin."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from typing import Optional
 import numpy as np
 from tqdm import tqdm
 
-from .checkpoints import load_checkpoint, save_checkpoint
-from .dropout import with_dropout
 from twin_contract import Batch, Schedule
-from .tasks import TaskData, batch_digest
+
+from ..recipe.dropout import with_dropout
+from ..recipe.tasks import TaskData, batch_digest
+from .checkpoints import load_checkpoint, save_checkpoint
 
 SPLITS = ("train", "valid", "test")
 
@@ -47,7 +48,7 @@ class Diverged(Exception):
     """A training epoch that went wrong; the message says where."""
 
 
-def train_twin(
+def train_epochs(
     twin, task: TaskData, config: dict, epochs: int, progress: bool = True,
     checkpoints: Optional[Path] = None, resume: bool = False,
 ) -> dict:

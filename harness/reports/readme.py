@@ -6,14 +6,15 @@ import json
 import statistics
 from pathlib import Path
 
-from .atomic_files import write_text_atomic
-from .bench import bench_markdown, bench_summary
-from .config import file_digest, load_config
-from .paths import CONFIG_DIR, PROJECT_ROOT, README, RESULTS_DIR
-from .sweep import sweeps_table
-from .results import Comparison, agreement_line, comparison_table, load_comparison, write_runs_csv
-from .tasks import TASKS
-from .twins import LABELS
+from ..atomic_files import write_text_atomic
+from ..paths import CONFIG_DIR, PROJECT_ROOT, README, RESULTS_DIR
+from ..recipe.config import file_digest, load_config
+from ..recipe.tasks import TASKS
+from ..twins import LABELS
+from .bench_page import bench_markdown, bench_summary
+from .comparison import Comparison, agreement_line, comparison_table, load_comparison
+from .runs import write_runs_csv
+from .sweep_page import sweeps_table
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 

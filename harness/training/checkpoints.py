@@ -17,11 +17,12 @@ from typing import Optional
 
 import numpy as np
 
-from .atomic_files import write_json_atomic, write_npz_atomic
-from .config import continues
+from ..atomic_files import write_json_atomic, write_npz_atomic
+from ..errors import BadInput
+from ..recipe.config import continues
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(BadInput, RuntimeError):
     """A checkpoint that cannot be resumed from."""
 
 

@@ -12,10 +12,11 @@ from typing import Optional
 
 import yaml
 
-from . import paths
+from twin_contract import POOLINGS
+
+from .. import paths
 from .fields import POSITIVE, ConfigError, Field
 from .tasks import GLOVE_SIZE, TASKS
-from twin_contract import POOLINGS
 
 SECTIONS = {
     "model": {

@@ -1,0 +1,75 @@
+"""What the commands share: argument types, the config arguments, and the checks made before any work starts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from ..data.catalogue import ensure
+from ..paths import checkpoint_folder
+from ..recipe.config import ConfigError, config_path, load_config
+from ..recipe.tasks import TASKS
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+def non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a non-negative integer")
+    return value
+
+
+def add_config_arguments(sub: argparse.ArgumentParser) -> None:
+    """--task, --config and --data-dir: what every command that loads a task's config takes."""
+    sub.add_argument("--task", required=True, help=", ".join(TASKS))
+    sub.add_argument("--config", type=Path, default=None, help="config file (default configs/<task>.yaml)")
+    sub.add_argument("--data-dir", type=Path, default=None, help="data folder (default $LSTM_TWINS_DATA or ./data)")
+
+
+def checked_config(args) -> tuple[Path, dict]:
+    """(path, config) for args.task, with --seed applied where given; ConfigError when it does not check out."""
+    path = args.config or config_path(args.task)
+    config = load_config(path)
+    if config["task"] != args.task:
+        raise ConfigError(f"{path}: task is {config['task']!r}, but --task is {args.task!r}")
+    if getattr(args, "seed", None) is not None:  # train and divergence: --seed
+        config = {**config, "seed": args.seed}
+    return path, config
+
+
+def ensure_task_data(args) -> None:
+    """Fetch the task's data sets that are missing (nothing is requested for those present)."""
+    ensure(TASKS[args.task].datasets, args.data_dir, progress=not args.no_progress)
+
+
+def resume_command() -> str:
+    """This command line again with --resume: what continues an interrupted run, comparison or sweep."""
+    argv = [a for a in sys.argv[1:] if a != "--resume"]
+    python = os.path.relpath(sys.executable) if sys.executable.startswith(os.getcwd()) else "python"
+    return f"{python} -m harness {shlex.join(argv)} --resume"
+
+
+def interrupted(folder: Path, twin: str, seed: int) -> str:
+    """The one line Ctrl-C gets: where the run stopped and the command that resumes it."""
+    try:
+        latest = checkpoint_folder(folder, twin, seed) / "latest.json"
+        epoch = json.loads(latest.read_text(encoding="utf-8"))["epoch"]
+    except (OSError, ValueError, KeyError):
+        epoch = 0
+    return f"interrupted after epoch {epoch} of the {twin} run of seed {seed}; resume with: {resume_command()}"

@@ -1,0 +1,54 @@
+"""The learning curves of one config's runs: both twins' loss and metric per epoch (curves.png)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+from ..twins import LABELS
+
+
+def plot_curves(path: Path, runs: list[dict]) -> Optional[Path]:
+    """Both twins' loss and metric per epoch (mean over seeds, band from min to max), written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    metric = runs[0]["metric"]
+    fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(10, 4))
+    looks = {"numpy": dict(color="tab:blue", marker="o", linewidth=3, alpha=0.6),
+             "tensorflow": dict(color="tab:orange", marker="x", linewidth=1.2)}  # drawn on top: both stay visible
+    for twin, label in LABELS.items():
+        histories = [r["history"] for r in runs if r["twin"] == twin and r["history"]]
+        if not histories:
+            continue
+        epochs = min(len(h) for h in histories)  # the epochs every seed reached
+        x = np.arange(1, epochs + 1)
+        seeds = f" ({len(histories)} seeds)" if len(histories) > 1 else ""
+        for split, style in (("train", "-"), ("valid", "--")):
+            for ax, key in ((ax_loss, "loss"), (ax_metric, metric)):
+                values = np.array([[e[split][key] for e in h[:epochs]] for h in histories])
+                ax.plot(x, values.mean(axis=0), linestyle=style, label=f"{label} {split}{seeds}", **looks[twin])
+                if len(histories) > 1:
+                    ax.fill_between(x, values.min(axis=0), values.max(axis=0), color=looks[twin]["color"], alpha=0.15)
+        undone = [(e["epoch"], e["undone"]["valid"]) for h in histories for e in h[:epochs] if "undone" in e]
+        for ax, key in ((ax_loss, "loss"), (ax_metric, metric)) if undone else ():
+            ax.scatter([epoch for epoch, _ in undone], [valid[key] for _, valid in undone], marker="v",
+                       facecolors="none", edgecolors=looks[twin]["color"], label=f"{label} valid, epoch undone")
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="Loss")
+    ax_metric.set(xlabel="epoch", ylabel=metric, title=metric.capitalize())
+    if metric == "perplexity":
+        ax_metric.set_yscale("log")
+    for ax in (ax_loss, ax_metric):
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.legend()
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path

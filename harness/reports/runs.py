@@ -1,0 +1,60 @@
+"""The runs as tidy data: every run file of a folder, one row per run or per epoch (pandas), and results/runs.csv."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..atomic_files import write_text_atomic
+from ..twins import LABELS
+
+
+def read_runs(folder: Path) -> list[dict]:
+    """Every run written in folder, by seed, NumPy before TensorFlow."""
+    runs = [json.loads(p.read_text(encoding="utf-8")) for p in folder.glob("*-seed*.json")]
+    return sorted(runs, key=lambda r: (r["config"]["seed"], list(LABELS).index(r["twin"])))
+
+
+def runs_table(runs: list[dict]):
+    """The runs as a pandas DataFrame, one tidy row per run: config file, digests, task, twin, seed,
+    status, epochs, every last-epoch figure ("<split>_<key>", as test_accuracy), times, memory, commit."""
+    import pandas as pd
+
+    rows = []
+    for run in runs:
+        last = run["history"][-1] if run["history"] else {}
+        row = {"config_file": run["config_file"], "settings_digest": run.get("settings_digest"),
+               "run_digest": run.get("run_digest"), "task": run["task"], "twin": run["twin"],
+               "seed": run["config"]["seed"], "status": run["status"], "epochs": len(run["history"]),
+               "metric": run["metric"]}
+        for split in ("train", "valid", "test"):
+            row.update({f"{split}_{key}": value for key, value in last.get(split, {}).items()})
+        row["train_seconds"] = sum(e["seconds"] for e in run["history"])
+        row["peak_rss_mib"] = run.get("peak_rss_mib")
+        row["git_commit"] = run.get("git_commit")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def epochs_table(runs: list[dict]):
+    """One row per epoch of every run: twin, seed, epoch, seconds, samples per second."""
+    import pandas as pd
+
+    return pd.DataFrame([{"twin": run["twin"], "seed": run["config"]["seed"], "epoch": e["epoch"],
+                          "seconds": e["seconds"], "samples_per_second": e["samples_per_second"]}
+                         for run in runs for e in run["history"]])
+
+
+def runs_frame(results_dir: Path):
+    """Every run under results_dir (smoke runs aside): runs_table with the folder of each."""
+    import pandas as pd
+
+    folders = sorted(p for p in results_dir.iterdir() if p.is_dir() and p.name != "quick")
+    frames = [runs_table(runs).assign(folder=folder.name) for folder in folders if (runs := read_runs(folder))]
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return frame[["folder", *[c for c in frame.columns if c != "folder"]]] if len(frame) else frame
+
+
+def write_runs_csv(results_dir: Path) -> Path:
+    """results/runs.csv: runs_frame as CSV, for users' own analysis."""
+    return write_text_atomic(results_dir / "runs.csv", runs_frame(results_dir).to_csv(index=False))

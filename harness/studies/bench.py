@@ -1,0 +1,190 @@
+"""`make bench`: training-step throughput of each twin, each in its own fresh process, per task shape.
+
+For each task the model shape and batch size come from configs/<task>.yaml; the
+batches are fixed synthetic ones of the real shapes (token ids, padding masks,
+carried state for the language model). Two numerical libraries in one process
+fight over the cores (OpenBLAS's threads spin after each call, TensorFlow keeps
+pools of its own), so every measurement is a fresh process that imports one twin
+only: it warms up, times a few repeats of a few steps, and reports the median.
+Processes alternate NumPy, TensorFlow, NumPy, ... for several rounds, so both
+twins see the same machine noise; each twin's figure is the median over rounds
+(with min–max), the headline the ratio of the medians. Each process also reports
+its peak memory and its thread settings. For the NumPy twin, GFLOP/s are counted
+from the matmul sizes and compared with the float32 GEMM throughput, measured in
+a process of its own in the same run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from twin_contract import Batch
+
+from ..errors import BadInput
+from ..paths import CONFIG_DIR
+from ..provenance import environment
+from ..recipe.config import load_config
+from ..recipe.tasks import TASKS, model_spec
+from ..twins import NAMES, PYTORCH
+from . import step_profile
+from .synthetic import Case, random_batch, random_weights
+
+TORCH_PYTHON_VARIABLE = "LSTM_TWINS_TORCH_PYTHON"
+
+
+class BenchError(BadInput, ValueError):
+    """A bench that cannot start; the message says what to do."""
+
+
+# The LSTM family's shapes, for the results at the field's level: (name, config, model changes).
+FAMILY = (
+    ("ptb_pos, bidirectional 2 layers", "ptb_pos_strong", {"layers": 2, "bidirectional": True}),
+    ("ptb_lm, 2 layers, dropout", "ptb_lm_strong", {"layers": 2, "dropout": 0.5}),
+)
+
+
+def bench_cases() -> list[Case]:
+    """One case per task, the registry's synthetic shape at the model size and batch of configs/<task>.yaml,
+    then the FAMILY's."""
+    chosen = [(task.name, task.name, {}) for task in TASKS.values()] + list(FAMILY)
+    cases = []
+    for name, config_name, changes in chosen:
+        config = load_config(CONFIG_DIR / f"{config_name}.yaml")
+        config = {**config, "model": {**config["model"], **changes}}
+        task = TASKS[config["task"]]
+        shape = task.bench
+        # MNIST's rows of 28 pixels, else the embedding
+        spec = model_spec(config, 28 if shape.vocab_size is None else config["model"]["embedding_size"],
+                          shape.num_classes, shape.vocab_size)
+        cases.append(Case(name, task.name, spec, config["training"]["batch_size"],
+                          shape.num_steps or config["data"]["num_steps"], config["data"].get("padding"),
+                          task.carries_state, config["model"]["dropout"]))
+    return cases
+
+
+def bench_inputs(case: Case) -> tuple[dict[str, np.ndarray], list[Batch]]:
+    """The case's float32 weights (canonical layout) and its two batches, the same in every process."""
+    rng = np.random.default_rng(0)
+    weights = {k: (0.2 * w).astype(np.float32) for k, w in random_weights(case.spec, rng).items()}
+    return weights, [random_batch(case, rng) for _ in range(2)]
+
+
+def pytorch_python() -> Optional[str]:
+    """The interpreter that runs the PyTorch reference: $LSTM_TWINS_TORCH_PYTHON, else this one when it has
+    PyTorch, else None (no PyTorch column)."""
+    chosen = os.environ.get(TORCH_PYTHON_VARIABLE)
+    if chosen:
+        if not (os.path.isfile(chosen) and os.access(chosen, os.X_OK)):
+            raise BenchError(f"{TORCH_PYTHON_VARIABLE}={chosen!r} is no executable file; name a Python "
+                             "interpreter that has PyTorch, or unset it to bench without PyTorch")
+        return chosen
+    return sys.executable if importlib.util.find_spec("torch") is not None else None
+
+
+def write_case_file(case: Case, path: Path) -> None:
+    """The case for bench_pytorch.py: its shape (JSON), weights and two batches, in one npz."""
+    weights, batches = bench_inputs(case)
+    spec = case.spec
+    shape = {"head": spec.head, "hidden_size": spec.hidden_size, "layers": spec.layers,
+             "bidirectional": spec.bidirectional, "train_embedding": spec.train_embedding,
+             "tie_embeddings": spec.tie_embeddings, "features": bool(spec.features), "pooling": spec.pooling,
+             "batch_size": case.batch_size,
+             "num_steps": case.num_steps, "carries_state": case.carries_state}
+    arrays = {"case": np.array(json.dumps(shape)), **{f"weight:{k}": w for k, w in weights.items()}}
+    for b, batch in enumerate(batches):
+        arrays[f"batch{b}:inputs"], arrays[f"batch{b}:targets"] = batch.inputs, batch.targets
+        if batch.mask is not None:
+            arrays[f"batch{b}:mask"] = batch.mask
+        for k, mask in enumerate(batch.dropout or ()):
+            arrays[f"batch{b}:dropout{k:02d}"] = mask
+    np.savez(path, **arrays)
+
+
+def _in_fresh_process(name: str, twin: str, repeats: int, steps: int) -> dict:
+    """bench_worker.measure() in a new Python process (`python -m harness.studies.bench_worker CASE TWIN ...`),
+    or for "pytorch" harness/bench_pytorch.py under pytorch_python(); its JSON report."""
+    with tempfile.TemporaryDirectory() as scratch:
+        if twin == PYTORCH:
+            case_file = Path(scratch) / "case.npz"
+            write_case_file(next(c for c in bench_cases() if c.name == name), case_file)
+            command = [pytorch_python(), str(Path(__file__).parents[1] / "bench_pytorch.py"), str(case_file)]
+        else:
+            command = [sys.executable, "-m", "harness.studies.bench_worker", name, twin]
+        done = subprocess.run(command + [str(repeats), str(steps)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"the bench process for {twin} on {name} failed (exit {done.returncode}): "
+                           f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else 'no message'}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_bench(tasks=tuple(TASKS), rounds: int = 5, repeats: int = 5, steps: int = 5, progress: bool = True) -> dict:
+    """Every case of the tasks: `rounds` rounds of one fresh process per contender (the twins, then PyTorch
+    when pytorch_python() finds it), alternating; medians, min–max and ratios."""
+    contenders = NAMES + ((PYTORCH,) if pytorch_python() else ())
+    gemm = _in_fresh_process("-", "gemm", 0, 0)
+    report = {"method": {"rounds": rounds, "repeats_per_process": repeats, "steps_per_repeat": steps,
+                         "warmup_steps": 3, "order": f"{', '.join(contenders)}, alternating, one fresh process each"},
+              "gemm_gflops": gemm["gemm_gflops"], "tasks": {}, **environment()}
+    for case in bench_cases():
+        if case.task not in tasks:
+            continue
+        reports = {name: [] for name in contenders}
+        for round_ in range(rounds):
+            for name in contenders:
+                reports[name].append(_in_fresh_process(case.name, name, repeats, steps))
+                if progress:
+                    print(f"{case.name} round {round_ + 1}/{rounds} {name}: "
+                          f"{reports[name][-1]['samples_per_second']:,.0f} samples/s", flush=True)
+        row = {"batch_size": case.batch_size, "num_steps": case.num_steps, "hidden_size": case.spec.hidden_size,
+               "num_classes": case.spec.num_classes, "vocab_size": case.spec.vocab_size, "layers": case.spec.layers,
+               "bidirectional": case.spec.bidirectional, "dropout": case.dropout}
+        for name, processes in reports.items():
+            row[name] = _summary(processes)
+        numpy_step = case.batch_size / row["numpy"]["samples_per_second"]
+        row["numpy"]["gflops"] = case.matmul_flops() / numpy_step / 1e9
+        row["numpy"]["gemm_fraction"] = row["numpy"]["gflops"] / report["gemm_gflops"]
+        row["speedup"] = row["numpy"]["samples_per_second"] / row["tensorflow"]["samples_per_second"]
+        if PYTORCH in row:
+            row["speedup_over_pytorch"] = row["numpy"]["samples_per_second"] / row[PYTORCH]["samples_per_second"]
+        row["measured"] = {"git_commit": report["git_commit"], "date": time.strftime("%Y-%m-%d"),
+                           "gemm_gflops": report["gemm_gflops"]}
+        report["tasks"][case.name] = row
+        if progress:
+            print(f"{case.name}: NumPy / TensorFlow {row['speedup']:.2f}" + (
+                f", NumPy / PyTorch {row['speedup_over_pytorch']:.2f}" if PYTORCH in row else ""), flush=True)
+    return report
+
+
+def _summary(processes: list[dict]) -> dict:
+    """One twin's processes on a task: median and min–max of samples/s over them, tokens/s, memory, threads."""
+    speeds = [p["samples_per_second"] for p in processes]
+    profiles = [p["profile"] for p in processes if "profile" in p]
+    return {"samples_per_second": statistics.median(speeds), "min": min(speeds), "max": max(speeds),
+            "per_process": speeds, "tokens_per_second": statistics.median(p["tokens_per_second"] for p in processes),
+            "peak_rss_mib": statistics.median(p["peak_rss_mib"] for p in processes), "threads": processes[0]["threads"],
+            "versions": processes[0]["versions"], **({"profile": step_profile.summary(profiles)} if profiles else {})}
+
+
+def merged(report: dict, path) -> dict:
+    """`report` with the rows of the tasks it did not measure kept from the earlier report at `path`
+    (each row says when and with which commit it was measured)."""
+    try:
+        earlier = json.loads(path.read_text(encoding="utf-8"))["tasks"]
+    except (OSError, ValueError, KeyError):
+        return report
+    kept = {task: row for task, row in earlier.items() if task not in report["tasks"] and "measured" in row}
+    order = [case.name for case in bench_cases() if case.name in kept or case.name in report["tasks"]]
+    return {**report, "tasks": {task: report["tasks"].get(task) or kept[task] for task in order}}
+
+

@@ -1,0 +1,80 @@
+"""One `make bench` process: one contender's training steps on one case, timed, with its memory and threads.
+
+Run as `python -m harness.studies.bench_worker CASE TWIN REPEATS STEPS` (TWIN "gemm": the machine's
+float32 GEMM throughput instead); it imports one twin only, and its last line printed is its report's JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from twin_contract import State
+
+from ..provenance import environment, peak_rss_mb
+from ..twins import MODULES, load
+from . import step_profile
+from .bench import bench_cases, bench_inputs
+from .synthetic import Case
+
+
+def gemm_gflops(size: int = 1024, repeats: int = 10) -> float:
+    """The machine's float32 GEMM throughput (best of repeats), GFLOP/s."""
+    a = np.random.default_rng(0).random((size, size), dtype=np.float32)
+    out = np.empty_like(a)
+    np.matmul(a, a, out=out)
+    best = min(_timed(lambda: np.matmul(a, a, out=out)) for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def time_twin(case: Case, twin, warmup: int = 3, repeats: int = 5, steps: int = 5, profile: bool = False) -> dict:
+    """One twin's training steps on the case: {"seconds_per_step": [one per repeat], "tokens_per_batch"},
+    and with `profile` (the NumPy twin) "profile": step_profile.profile_step of `steps` more steps.
+
+    Two fixed batches alternate; the language model carries its state from step to step.
+    """
+    weights, batches = bench_inputs(case)
+    model = twin.build_model(case.spec, weights, "float32")
+    state = None
+
+    def run(count: int) -> None:
+        nonlocal state
+        for k in range(count):
+            result = twin.train_step(model, batches[k % 2], 0.1, 5.0, state)
+            if not np.isfinite(result.loss):
+                raise RuntimeError(f"{twin.NAME} twin: loss is {result.loss} on {case.name}: "
+                                   "a fast wrong model is no result")
+            state = State(*result.state) if case.carries_state else None
+
+    run(warmup)
+    seconds = [_timed(lambda: run(steps)) / steps for _ in range(repeats)]
+    timing = {"seconds_per_step": seconds, "tokens_per_batch": statistics.fmean(case.tokens(b) for b in batches)}
+    return {**timing, "profile": step_profile.profile_step(case, run, steps)} if profile else timing
+
+
+def measure(name: str, twin_name: str, repeats: int, steps: int) -> dict:
+    """What one bench process reports: its twin's speed on the named case, its peak memory, its threads."""
+    if twin_name == "gemm":
+        return {"gemm_gflops": gemm_gflops(), "threads": environment()["threads"]}
+    case = next(c for c in bench_cases() if c.name == name)
+    timing = time_twin(case, load(twin_name), repeats=repeats, steps=steps, profile=twin_name == "numpy")
+    step = statistics.median(timing["seconds_per_step"])
+    return {"samples_per_second": case.batch_size / step, "tokens_per_second": timing["tokens_per_batch"] / step,
+            "peak_rss_mib": peak_rss_mb(), **({"profile": timing["profile"]} if "profile" in timing else {}),
+            "twins_loaded": sorted(name for name in MODULES.values() if name in sys.modules),
+            **{k: v for k, v in environment().items() if k in ("threads", "versions")}}
+
+
+if __name__ == "__main__":  # python -m harness.studies.bench_worker CASE TWIN REPEATS STEPS
+    case_name, twin_name, repeats_text, steps_text = sys.argv[1:5]
+    print(json.dumps(measure(case_name, twin_name, int(repeats_text), int(steps_text))))

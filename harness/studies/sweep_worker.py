@@ -1,0 +1,35 @@
+"""One sweep worker: `python -m harness.studies.sweep_worker REQUEST_JSON` trains the run the driver resolved,
+writing its checkpoints but not its JSON, and prints {"record", "resumed_after"} as its last line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+from ..errors import BadInput
+from ..training.request import RunRequest
+from ..training.run import run
+
+
+def work(request: RunRequest) -> dict:
+    """Train the request (no progress bars); its record, and the epoch it resumed after (None: from the start)."""
+    resumed_after = _epoch_of(request.checkpoints / "latest.json") if request.resume else None
+    record, _ = run(request, progress=False)
+    return {"record": record, "resumed_after": resumed_after}
+
+
+def _epoch_of(latest: Path) -> Optional[int]:
+    try:
+        return json.loads(latest.read_text(encoding="utf-8"))["epoch"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+if __name__ == "__main__":
+    try:
+        print(json.dumps(work(RunRequest.from_json(json.loads(sys.argv[1])))))
+    except BadInput as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
