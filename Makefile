@@ -21,10 +21,15 @@ DOWNLOAD ?=
 JOBS ?= 1
 RAY ?=
 THREADS ?=
-# A switch is on only for a true value: QUICK=1 (or yes, true, on); QUICK=0, no, false or empty leave it off.
-on = $(filter 1 y yes true on Y YES TRUE True ON On,$(1))
+# A switch (QUICK, RESUME, DOWNLOAD) is on for 1, yes, true or on, off for 0, no, false, off or empty;
+# any other value stops make with one line before anything runs.
+TRUE := 1 y yes true on Y Yes YES True TRUE On ON
+FALSE := 0 n no false off N No NO False FALSE Off OFF
+on = $(if $(filter-out $(TRUE) $(FALSE),$($(1))),$(error $(1)=$($(1)) is neither on (1, yes, true, on) nor off \
+(0, no, false, off, or empty)),$(filter $(TRUE),$($(1))))
+SWITCHES_CHECKED := $(foreach switch,QUICK RESUME DOWNLOAD,$(call on,$(switch)))
 SWEEP_OPTIONS = $(if $(RAY),--ray $(RAY),--jobs $(JOBS)) $(if $(THREADS),--threads-per-run $(THREADS))
-RUN_OPTIONS = $(if $(call on,$(QUICK)),--quick) $(if $(call on,$(RESUME)),--resume) $(if $(SEEDS),--seeds $(SEEDS))
+RUN_OPTIONS = $(if $(call on,QUICK),--quick) $(if $(call on,RESUME),--resume) $(if $(SEEDS),--seeds $(SEEDS))
 
 install: $(STAMP)
 
@@ -44,7 +49,7 @@ parity: $(STAMP)
 	$(PY) -m harness parity
 
 data: $(STAMP)
-	$(PY) -m harness data $(if $(call on,$(DOWNLOAD)),--download)
+	$(PY) -m harness data $(if $(call on,DOWNLOAD),--download)
 
 compare: $(STAMP)
 	$(PY) -m harness compare --task $(TASK) $(RUN_OPTIONS) $(if $(CONFIG),--config $(CONFIG))

@@ -4,6 +4,7 @@ Imports nothing of the project but its error type."""
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -19,6 +20,11 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     return _replace_atomically(path, "w", lambda f: f.write(text))
 
 
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """`data` (a rendered image, say) written atomically."""
+    return _replace_atomically(path, "wb", lambda f: f.write(data))
+
+
 def write_npz_atomic(path: str | os.PathLike, arrays: dict) -> Path:
     """`arrays` as an uncompressed .npz, written atomically."""
     import numpy as np
@@ -28,20 +34,31 @@ def write_npz_atomic(path: str | os.PathLike, arrays: dict) -> Path:
 
 def _replace_atomically(path: str | os.PathLike, mode: str, write) -> Path:
     """write(f) into a temporary file beside `path`, flushed to disk, then renamed over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    path, tmp = Path(path), None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it private (0600); a result file is as any other
         with os.fdopen(fd, mode, **({"encoding": "utf-8"} if "b" not in mode else {})) as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as error:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError):  # a full disk, a quota, a folder made read-only: one line, the old file kept
+            reason = error.strerror or str(error)
+            raise NotWritable(f"cannot write {path} ({reason}); {_remedy(error, path.parent)}", reason) from None
         raise
     return path
+
+
+def _remedy(error: OSError, folder: Path) -> str:
+    """What to do when a file cannot be written into folder."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"free space where {folder} lies (what was written before is kept), then run again"
+    return f"make {folder} writable, or set LSTM_TWINS_RESULTS to another folder"
 
 
 def _umask() -> int:
@@ -57,7 +74,11 @@ def write_json_atomic(path: str | os.PathLike, data) -> Path:
 
 
 class NotWritable(BadInput, RuntimeError):
-    """A folder results would be written into cannot be written."""
+    """A folder results would be written into cannot be written; reason: the system's word for why."""
+
+    def __init__(self, message: str, reason: str = ""):
+        super().__init__(message)
+        self.reason = reason
 
 
 def check_writable(folder: str | os.PathLike) -> None:
@@ -68,8 +89,8 @@ def check_writable(folder: str | os.PathLike) -> None:
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as error:
-        raise NotWritable(f"cannot write into {folder} ({error.strerror}); make it writable, or set "
-                          "LSTM_TWINS_RESULTS to another folder") from None
+        raise NotWritable(f"cannot write into {folder} ({error.strerror}); {_remedy(error, folder)}",
+                          error.strerror) from None
 
 
 class LockedError(BadInput, RuntimeError):

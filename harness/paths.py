@@ -8,7 +8,8 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = PROJECT_ROOT / "configs"
 README = PROJECT_ROOT / "README.md"
-RESULTS_DIR = Path(os.environ.get("LSTM_TWINS_RESULTS") or PROJECT_ROOT / "results")
+PROJECT_RESULTS = PROJECT_ROOT / "results"  # the README's tables come from here only
+RESULTS_DIR = Path(os.environ.get("LSTM_TWINS_RESULTS") or PROJECT_RESULTS).absolute()  # what runs write
 DATA_DIR = PROJECT_ROOT / "data"  # unless $LSTM_TWINS_DATA or --data-dir says otherwise
 CACHE_DIR = PROJECT_ROOT / "cache"  # unless $LSTM_TWINS_CACHE says otherwise
 

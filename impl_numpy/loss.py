@@ -49,9 +49,9 @@ def softmax_cross_entropy_parts(z: np.ndarray, y: np.ndarray) -> tuple[np.ndarra
     # Where a row's Σ exp(z) came out infinite, zero or subnormal, all rows are redone with s = max z.
     target_shifted = z[rows, y]
     ones = np.ones(z.shape[1], dtype=z.dtype)  # Σ along rows as a matrix-vector product: BLAS's is ~3x NumPy's sum
-    with np.errstate(over="ignore"):  # an overflow is caught below
+    with np.errstate(over="ignore"):  # an overflow (in exp, or in the sum of large terms) is caught below
         e = np.exp(z)
-    sum_exp = e @ ones
+        sum_exp = e @ ones
     if not (np.isfinite(sum_exp).all() and sum_exp.min() >= np.finfo(z.dtype).tiny):
         shift = z.max(axis=1, keepdims=True)
         np.subtract(z, shift, out=e)

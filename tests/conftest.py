@@ -222,3 +222,18 @@ def data_root(tmp_path, monkeypatch, make_imdb, make_mnist):
     make_mnist(root)
     make_imdb(root, as_archive=True)
     return root
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch, make_mnist, small_config):
+    """Tiny MNIST; data, cache and results folders in tmp_path, also for subprocesses."""
+    make_mnist(tmp_path / "data")
+    variables = {"LSTM_TWINS_DATA": str(tmp_path / "data"), "LSTM_TWINS_CACHE": str(tmp_path / "cache"),
+                 "LSTM_TWINS_RESULTS": str(tmp_path / "results")}
+    for key, value in variables.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(paths, "RESULTS_DIR", tmp_path / "results")
+    config = small_config(epochs=3)
+    config_file = tmp_path / "tiny.yaml"  # no project config has this name: its runs go to results/tiny/
+    config_file.write_text(yaml.safe_dump(config))
+    return {"config": config, "config_file": config_file, "results": tmp_path / "results", **variables}

@@ -52,7 +52,7 @@ def test_mnist_corrupt_file_is_a_clear_error(tmp_path, make_mnist):
     with pytest.raises(DataMissingError, match="header says"):
         mnist.load(tmp_path)
     path.write_bytes(b"not gzip at all")
-    with pytest.raises(DataMissingError, match="cannot read train-labels"):
+    with pytest.raises(DataMissingError, match="cannot read .*/train-labels"):
         mnist.load(tmp_path)
 
 
@@ -93,7 +93,7 @@ def test_imdb_archive_and_folder_agree(tmp_path, make_imdb):
 
 def test_imdb_corrupt_archive(tmp_path):
     (tmp_path / "aclImdb_v1.tar.gz").write_bytes(b"\x1f\x8b garbage")
-    with pytest.raises(DataMissingError, match="IMDB: cannot read aclImdb_v1.tar.gz"):
+    with pytest.raises(DataMissingError, match="IMDB: cannot read .*/aclImdb_v1.tar.gz"):
         imdb.load(tmp_path)
 
 
@@ -315,10 +315,10 @@ def test_a_damaged_treebank_zip_is_a_named_error_also_in_the_data_report(tmp_pat
     shutil.rmtree(folder)
     data = archive.read_bytes()
     archive.write_bytes(b"not a zip at all" if damage == "garbage" else data[: len(data) // 2])
-    with pytest.raises(DataMissingError, match=r"PTB \(POS tagging\): cannot read treebank.zip"):
+    with pytest.raises(DataMissingError, match=r"PTB \(POS tagging\): cannot read .*/treebank.zip"):
         ptb_pos.load(tmp_path)
     row = next(r for r in data_rows(tmp_path) if r["data set"] == "PTB POS tagging")
-    assert row["status"] == "BROKEN" and row["note"].startswith("cannot read treebank.zip")
+    assert row["status"] == "BROKEN" and row["note"].startswith("cannot read ") and "treebank.zip (" in row["note"]
 
 
 def test_a_corrupt_mnist_file_is_reported_broken_with_the_reason(tmp_path, make_mnist):
@@ -327,7 +327,7 @@ def test_a_corrupt_mnist_file_is_reported_broken_with_the_reason(tmp_path, make_
     make_mnist(tmp_path)
     (tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz").write_bytes(b"garbage")
     row = next(r for r in data_rows(tmp_path) if r["data set"] == "MNIST")
-    assert row["status"] == "BROKEN" and "cannot read t10k-labels-idx1-ubyte.gz" in row["note"]
+    assert row["status"] == "BROKEN" and "t10k-labels-idx1-ubyte.gz (" in row["note"]
 
 
 def test_mnist_labels_out_of_range_name_the_file(tmp_path, make_mnist, write_idx):

@@ -41,7 +41,7 @@ BAD = [
     ({"model": {"train_embedding": "yes"}}, "model.train_embedding is 'yes'; expected bool"),
     ({"training": None, "model": {"hidden_size": True}}, "model.hidden_size is True"),
     ({"training": {"lr0": float("nan")}}, "training.lr0 is nan; expected a finite float"),
-    ({"training": {"plateau_factor": 1}}, r"training.plateau_factor is 1.0; expected float >= 0.0 and < 1.0 or null"),
+    ({"training": {"plateau_factor": 1}}, r"training.plateau_factor is 1.0; expected float > 0.0 and < 1.0 or null"),
     ({"training": {"plateau_metric": "perplexity"}}, r"training.plateau_metric is 'perplexity'; expected one of"),
     ({"model": {"layers": 0}}, r"model.layers is 0; expected int >= 1"),
     ({"model": {"layers": 1.5}}, r"model.layers is 1.5; expected int >= 1"),

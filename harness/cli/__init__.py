@@ -14,6 +14,7 @@ import sys
 
 from ..errors import BadInput
 from . import housekeeping, run, studies, sweep
+from .options import check_environment
 
 # in the order `--help` lists them
 COMMANDS = (studies.add_parity, housekeeping.add_data, run.add_compare_and_train, sweep.add_sweep,
@@ -28,6 +29,7 @@ def main(argv=None) -> int:
         add(commands)
     args = parser.parse_args(argv)
     try:
+        check_environment()
         return args.handler(args)
     except BadInput as error:
         print(f"error: {error}", file=sys.stderr)

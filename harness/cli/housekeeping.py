@@ -6,11 +6,13 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from .. import paths
 from ..atomic_files import check_writable
 from ..data.cache import clean_cache
 from ..data.catalogue import LOADERS, ensure
 from ..data.locations import cache_dir, data_dir
 from ..data.report import data_rows
+from ..errors import BadInput
 from ..recipe.tasks import TASKS
 from ..reports.readme import README, update_readme
 
@@ -46,7 +48,11 @@ def data(args) -> int:
 
 
 def readme(args) -> int:
+    if paths.RESULTS_DIR != paths.PROJECT_RESULTS:
+        raise BadInput(f"LSTM_TWINS_RESULTS is set ({paths.RESULTS_DIR}); the README's tables come from the "
+                       f"project's own {paths.PROJECT_RESULTS} only: unset it to rebuild them")
     check_writable(README.parent)
+    check_writable(paths.PROJECT_RESULTS)  # results/runs.csv is rewritten too
     print(f"updated {update_readme()}")
     return 0
 

@@ -10,9 +10,14 @@ import sys
 from pathlib import Path
 
 from ..data.catalogue import ensure
+from ..data.sources import mirror
+from ..errors import BadInput
 from ..paths import checkpoint_folder
+from ..provenance import THREAD_VARIABLES
 from ..recipe.config import ConfigError, config_path, load_config
-from ..recipe.tasks import TASKS
+from ..recipe.tasks import TASKS, prepare_task
+
+THREADS_VARIABLE = "LSTM_TWINS_NUMPY_THREADS"  # the NumPy twin's (impl_numpy/parallel.py); empty is no number
 
 
 def positive(text: str) -> int:
@@ -56,6 +61,24 @@ def checked_config(args) -> tuple[Path, dict]:
 def ensure_task_data(args) -> None:
     """Fetch the task's data sets that are missing (nothing is requested for those present)."""
     ensure(TASKS[args.task].datasets, args.data_dir, progress=not args.no_progress)
+
+
+def check_tasks(requests) -> None:
+    """Load each config's task once, as its runs will, before any of them starts: a setting the data
+    cannot meet, a model too large for memory or a broken data file is one line (BadInput) here, not a
+    traceback in every run's process."""
+    for request in {request.folder: request for request in requests}.values():
+        prepare_task(request.config, request.data_dir, request.quick)
+
+
+def check_environment() -> None:
+    """The variables the runs and downloads read, checked once before any work (BadInput, one line)."""
+    for name in THREAD_VARIABLES:
+        value = os.environ.get(name)
+        if value is not None and (value.strip() or name == THREADS_VARIABLE) and not (
+                value.strip().isdigit() and int(value) >= 1):
+            raise BadInput(f"{name}={value!r}: expected a whole number of threads >= 1; set it so, or unset it")
+    mirror()  # $LSTM_TWINS_MIRROR, if set, must be a URL
 
 
 def resume_command() -> str:

@@ -6,15 +6,19 @@ import os
 import subprocess
 import sys
 from contextlib import nullcontext
+from dataclasses import replace
 
 from ..atomic_files import check_writable, exclusive_lock
+from ..errors import BadInput
 from ..reports.comparison import write_comparison
+from ..stopping import child_environment, stop
 from ..studies.sweep import exit_reason
 from ..training.request import RunRequest, run_request
-from ..training.run import run_and_write
+from ..training.run import earlier_run, run_and_write
 from ..twins import NAMES as TWINS
 from .options import (
     add_config_arguments,
+    check_tasks,
     checked_config,
     ensure_task_data,
     interrupted,
@@ -69,10 +73,25 @@ def train(args) -> int:
     return 0 if record["status"] == "complete" else 3
 
 
+def rerun_hint(request: RunRequest) -> str:
+    """What to do after a run failed, as things are: --resume keeps a complete record of these settings
+    that the run leaves behind, and continues from the checkpoint only when there is none."""
+    try:
+        kept = earlier_run(replace(request, resume=True))
+    except BadInput:
+        kept = None
+    if kept is not None:
+        return (f"{request.output.name} still holds a complete run of these settings, which --resume keeps as it is "
+                "and which the page does not show; rerun without --resume to train it again")
+    return "its earlier record, if any, is left as it was and not shown. Rerun it (add --resume to continue from " \
+           "its last checkpoint)"
+
+
 def compare(args) -> int:
     """Each (seed, twin) in its own process; exit 0 only when every run completed."""
     twins = TWINS if args.twin == "both" else (args.twin,)
-    made = requests(args, twins, args.seeds or (None,))
+    made = requests(args, twins, list(dict.fromkeys(args.seeds or (None,))))  # a seed named twice runs once
+    check_tasks(made)
     folder, seeds = made[0].folder, [request.seed for request in made if request.twin == twins[0]]
     failed, diverged = {}, []
     # one comparison of a folder at a time: no mixed results. Each child inherits the locked file,
@@ -87,11 +106,12 @@ def compare(args) -> int:
             command += ["--data-dir", str(args.data_dir)] if args.data_dir else []
             flags = (("--quick", args.quick), ("--no-progress", args.no_progress), ("--resume", args.resume))
             command += [flag for flag, on in flags if on]
-            child = subprocess.Popen(command, env={**os.environ, LOCK_HELD: str(folder)}, pass_fds=(lock.fileno(),))
+            child = subprocess.Popen(command, env={**os.environ, LOCK_HELD: str(folder), **child_environment()},
+                                     pass_fds=(lock.fileno(),))
             try:
                 code = child.wait()
-            except KeyboardInterrupt:  # Ctrl-C reaches the child too: it stops after its checkpoint
-                child.wait()
+            except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the child stops after its last checkpoint
+                stop(child)
                 print(interrupted(folder, twin, seed), file=sys.stderr)
                 return 130
             if code == 2:  # bad input: the other runs would fail the same way
@@ -99,12 +119,13 @@ def compare(args) -> int:
             if code == 3:
                 diverged.append(f"{twin} seed {seed}")
             elif code != 0:
-                failed[(twin, seed)] = exit_reason(code)
-        for written in write_comparison(folder, made[0].settings_digest, seeds, failed):
+                failed[request] = exit_reason(code)
+        failures = {(request.twin, request.seed): why for request, why in failed.items()}
+        for written in write_comparison(folder, made[0].settings_digest, seeds, failures):
             print(f"wrote {written}")
-    for (twin, seed), why in failed.items():
-        print(f"error: the {twin} run of seed {seed} failed: {why}; its earlier record, if any, is left as it was "
-              f"and not shown. Rerun it (add --resume to continue from its last checkpoint)", file=sys.stderr)
+    for request, why in failed.items():
+        print(f"error: the {request.twin} run of seed {request.seed} failed: {why}; {rerun_hint(request)}",
+              file=sys.stderr)
     for name in diverged:
         print(f"error: the {name} run diverged (see its JSON and the table)", file=sys.stderr)
     return 1 if failed or diverged else 0

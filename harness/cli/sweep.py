@@ -10,6 +10,7 @@ from pathlib import Path
 from .. import paths
 from ..atomic_files import check_writable, write_json_atomic, write_text_atomic
 from ..data.catalogue import ensure
+from ..data.locations import data_dir
 from ..recipe.config import config_path, load_config
 from ..recipe.tasks import TASKS
 from ..reports.comparison import write_comparison
@@ -18,7 +19,7 @@ from ..reports.sweep_page import summary
 from ..studies.sweep import LocalPool, RayPool, SweepError, plan, sweep, sweep_report
 from ..training.request import RunRequest
 from ..twins import NAMES as TWINS
-from .options import non_negative, positive, resume_command
+from .options import check_tasks, non_negative, positive, resume_command
 
 
 def add_sweep(commands) -> None:
@@ -51,12 +52,17 @@ def run_sweep(args) -> int:
     if not files:
         raise SweepError("name the runs: --task TASK ... and/or --config FILE ...")
     if args.report is not None:
+        if args.report.is_dir() or args.report.suffix != ".json":
+            raise SweepError(f"--report {args.report}: expected a file name ending in .json, as "
+                             "results/sweeps/NAME.json")
         check_writable(args.report.parent)
-    tasks = {load_config(path)["task"] for path in files}
-    ensure([d for task in sorted(tasks) for d in TASKS[task].datasets], args.data_dir, progress=not args.no_progress)
-    threads = args.threads_per_run or (1 if args.ray else max(1, (os.cpu_count() or 1) // args.jobs))
     backend = RayPool(args.ray) if args.ray else LocalPool(args.jobs)
-    requests = plan(files, args.seeds, args.twins, args.epochs, args.quick, args.resume, args.data_dir, threads)
+    tasks = {load_config(path)["task"] for path in files}
+    data = data_dir(args.data_dir).absolute()  # what every worker reads, wherever it starts
+    ensure([d for task in sorted(tasks) for d in TASKS[task].datasets], data, progress=not args.no_progress)
+    threads = args.threads_per_run or (1 if args.ray else max(1, (os.cpu_count() or 1) // args.jobs))
+    requests = plan(files, args.seeds, args.twins, args.epochs, args.quick, args.resume, data, threads)
+    check_tasks(requests)
     start = time.perf_counter()
     try:
         rows = sweep(requests, backend, progress=not args.no_progress,
@@ -79,7 +85,7 @@ def run_sweep(args) -> int:
 
 def rebuild_pages(requests: list[RunRequest], rows: list[dict]) -> None:
     """Each folder's comparison page from what completed (failed runs named); the README when a project
-    config's own runs changed."""
+    config's own runs in the project's results/ changed."""
     folders = {}
     for request, row in zip(requests, rows):
         entry = folders.setdefault(request.folder, (request.settings_digest, set(), {}))
@@ -89,5 +95,6 @@ def rebuild_pages(requests: list[RunRequest], rows: list[dict]) -> None:
     for folder, (digest, seeds, failed) in folders.items():
         write_comparison(folder, digest, sorted(seeds), failed)
     changed = [request for request, row in zip(requests, rows) if row["outcome"] in ("done", "resumed", "diverged")]
-    if any(not r.quick and r.config_file.parent == paths.CONFIG_DIR.resolve() for r in changed):
+    if any(not r.quick and r.config_file.parent == paths.CONFIG_DIR.resolve()
+           and r.folder.parent == paths.PROJECT_RESULTS for r in changed):
         update_readme()

@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..atomic_files import write_npz_atomic
+from ..atomic_files import NotWritable, write_npz_atomic
 from .locations import CACHE_ENV, cache_dir
 
 CACHE_FORMAT = 2  # bump when a loader's output changes for the same sources and options
@@ -51,10 +51,10 @@ def cached_arrays(
     arrays = build()
     try:
         write_npz_atomic(path, arrays)
-    except OSError as error:
+    except NotWritable as error:
         if folder not in _warned:
             _warned.add(folder)
-            print(f"warning: cannot write the data cache in {folder} ({error.strerror}); going on without it "
+            print(f"warning: cannot write the data cache in {folder} ({error.reason}); going on without it "
                   f"(set ${CACHE_ENV} to a writable folder to load faster)", file=sys.stderr)
         return arrays
     for stale in folder.glob(f"{name}-*.npz"):  # older versions of these sources, and the one-hash names

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import BadInput
-from .sources import MIRROR_ENV, Remote
+from .sources import MIRROR_ENV, Remote, mirror
 
 ATTEMPTS = 3  # a cut transfer is resumed this many times before giving up
 CHUNK = 1 << 16
@@ -41,7 +41,7 @@ def fetch(remotes: Iterable[Remote], root: Path, label: str, progress: bool = Tr
     if not todo:
         return []
     megabytes = sum(r.size for r in todo) / 1e6
-    source = os.environ.get(MIRROR_ENV) or todo[0].url.split("/")[2]
+    source = mirror() or todo[0].url.split("/")[2]
     print(f"{label}: downloading {len(todo)} file{'s' * (len(todo) > 1)} ({megabytes:,.1f} MB) from {source} "
           f"into {root}", flush=True)
     return [_fetch_one(remote, root / remote.path, progress) for remote in todo]
@@ -92,14 +92,22 @@ def _transfer(remote: Remote, part: Path, progress: bool) -> bool:
         length = response.headers.get("Content-Length")
         total = have + int(length) if length is not None else None
         with open(part, "ab" if resumed else "wb") as f, tqdm(
-            total=total, initial=have, unit="B", unit_scale=True, desc=remote.name, disable=not progress, leave=False
+            total=total, initial=have, unit="B", unit_scale=True, desc=remote.name, leave=False,
+            disable=None if progress else True  # None: no bar unless stderr is a terminal
         ) as bar:
-            try:
-                while chunk := response.read(CHUNK):
+            while True:
+                try:
+                    chunk = response.read(CHUNK)
+                except (OSError, http.client.HTTPException):  # a reset connection, an IncompleteRead
+                    return False
+                if not chunk:
+                    break
+                try:
                     f.write(chunk)
-                    bar.update(len(chunk))
-            except (OSError, http.client.HTTPException):  # a reset connection, an IncompleteRead
-                return False
+                except OSError as error:  # a full disk: no attempt will do better
+                    raise DownloadError(f"{remote.name}: cannot write {part} ({error.strerror}); free space there "
+                                        "and run again to resume it") from None
+                bar.update(len(chunk))
     return total is None or part.stat().st_size == total
 
 

@@ -8,12 +8,13 @@ from typing import Optional
 import numpy as np
 
 from .cache import cached_arrays
-from .locations import DataMissingError, data_dir, first_existing
+from .locations import DataMissingError, data_dir, reading, first_existing
 from .sources import SOURCES
 
 NAME = SOURCES["glove"].name
 TEXT_FILE = "glove.6B.50d.txt"
 FIX = SOURCES["glove"].fix
+MEND = SOURCES["glove"].mend
 
 
 def _package_files() -> Optional[tuple[Path, Path]]:
@@ -48,7 +49,7 @@ def load(root: Optional[Path] = None) -> tuple[list[str], np.ndarray]:
 def _read(sources: tuple[Path, ...]) -> dict[str, np.ndarray]:
     if len(sources) == 1:
         words, rows = [], []
-        with open(sources[0], encoding="utf-8") as f:
+        with reading(NAME, sources[0], MEND), open(sources[0], encoding="utf-8") as f:
             for line in f:
                 word, *values = line.rstrip("\n").split(" ")
                 words.append(word)
@@ -56,15 +57,17 @@ def _read(sources: tuple[Path, ...]) -> dict[str, np.ndarray]:
         try:
             vectors = np.array(rows, dtype=np.float32)
         except ValueError:
-            raise DataMissingError(NAME, sources, FIX, problem="rows of different lengths in the text file") from None
+            raise DataMissingError(NAME, sources, MEND, problem="rows of different lengths in the text file") from None
         return {"words": np.array(words), "vectors": vectors}
     import pyarrow.parquet
 
     vectors_path, index_path = sources
-    words = pyarrow.parquet.read_table(index_path).column("index").to_pylist()
-    vectors = np.load(vectors_path)
+    with reading(NAME, index_path, MEND):
+        words = pyarrow.parquet.read_table(index_path).column("index").to_pylist()
+    with reading(NAME, vectors_path, MEND):
+        vectors = np.load(vectors_path)
     if len(words) != len(vectors):
-        raise DataMissingError(NAME, sources, FIX, problem=f"{len(words)} words for {len(vectors)} vectors")
+        raise DataMissingError(NAME, sources, MEND, problem=f"{len(words)} words for {len(vectors)} vectors")
     return {"words": np.array(words), "vectors": vectors}
 
 

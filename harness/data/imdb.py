@@ -18,7 +18,7 @@ import numpy as np
 
 from . import glove
 from .cache import cached_arrays
-from .locations import DataMissingError, data_dir, first_existing
+from .locations import DataMissingError, data_dir, reading, first_existing
 from .sequences import Sequences
 from .sources import SOURCES
 from .splits import split_counts, stratified_split
@@ -26,6 +26,7 @@ from .splits import split_counts, stratified_split
 NAME = SOURCES["imdb"].name
 ARCHIVE, FOLDER = "aclImdb_v1.tar.gz", "aclImdb"
 FIX = SOURCES["imdb"].fix
+MEND = SOURCES["imdb"].mend
 PAD, UNK = "<pad>", "<unk>"
 _FILE = re.compile(r"aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -51,16 +52,15 @@ def read_reviews(source: Path) -> Iterator[tuple[str, int, int, str]]:
         for path in sorted(source.glob("*/*/*.txt")):
             match = _FILE.search(path.relative_to(source.parent).as_posix())
             if match:
-                yield _review(match, path.read_text(encoding="utf-8"))
+                with reading(NAME, path, MEND):
+                    text = path.read_text(encoding="utf-8")
+                yield _review(match, text)
         return
-    try:
-        with tarfile.open(source, "r:gz") as archive:
-            for member in archive:
-                match = _FILE.search(member.name)
-                if match and member.isfile():
-                    yield _review(match, archive.extractfile(member).read().decode("utf-8"))
-    except (tarfile.TarError, OSError, EOFError) as error:
-        raise DataMissingError(NAME, [source], FIX, problem=f"cannot read {source.name} ({error})") from None
+    with reading(NAME, source, MEND), tarfile.open(source, "r:gz") as archive:
+        for member in archive:
+            match = _FILE.search(member.name)
+            if match and member.isfile():
+                yield _review(match, archive.extractfile(member).read().decode("utf-8"))
 
 
 def _review(match: re.Match, text: str) -> tuple[str, int, int, str]:
@@ -81,7 +81,7 @@ def load(
     arrays = cached_arrays("imdb", [source], options, lambda: _build(source, vocab_size, valid_size, seed))
     counts = {s: int((arrays["split"] == s).sum()) for s in (0, 1)}
     if counts[0] == 0 or counts[1] == 0:
-        raise DataMissingError(NAME, [source], FIX, problem=f"found {counts[0]} train and {counts[1]} test reviews")
+        raise DataMissingError(NAME, [source], MEND, problem=f"found {counts[0]} train and {counts[1]} test reviews")
     reviews = Sequences(arrays["flat"], arrays["offsets"])
     is_test = arrays["split"] == 1
     train_half = np.flatnonzero(~is_test)
@@ -99,7 +99,7 @@ def _build(source: Path, vocab_size: int, valid_size: int, seed: int) -> dict[st
     labels = np.array([r[2] for r in rows], dtype=np.int64)
     train_half = np.flatnonzero(split == 0)
     if len(train_half) <= valid_size:
-        raise DataMissingError(NAME, [source], FIX, problem=f"only {len(train_half)} training reviews")
+        raise DataMissingError(NAME, [source], MEND, problem=f"only {len(train_half)} training reviews")
     train_idx, _ = stratified_split(labels[train_half], valid_size, seed)
     counter = Counter(word for k in train_half[train_idx] for word in tokens[k])
     common = sorted(counter.items(), key=lambda item: (-item[1], item[0]))[: vocab_size - 2]

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import tarfile
+import zipfile
+import zlib
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -22,9 +26,26 @@ class DataMissingError(BadInput, RuntimeError):
 
     def __init__(self, name: str, searched: Iterable, fix: str, problem: str = "not found"):
         searched = list(searched)
-        places = "\n".join(f"  - {p}" for p in searched) or "  (nowhere)"
-        super().__init__(f"{name}: {problem}.\nSearched:\n{places}\nTo get it: {fix}")
+        if problem.startswith("not found"):
+            places = "\n".join(f"  - {p}" for p in searched) or "  (nowhere)"
+            super().__init__(f"{name}: {problem}.\nSearched:\n{places}\nTo get it: {fix}")
+        else:  # a file found but broken: one line naming it, and what replaces it (Source.mend)
+            super().__init__(f"{name}: {problem}; {fix}")
         self.name, self.searched, self.problem, self.fix = name, searched, problem, fix
+
+
+# every way reading a data file can fail: a cut or overwritten gzip/zip/tar member, bytes that are not UTF-8...
+READ_ERRORS = (OSError, EOFError, ValueError, KeyError, zlib.error, tarfile.TarError, zipfile.BadZipFile)
+
+
+@contextmanager
+def reading(name: str, path: Path, mend: str):
+    """Read `path` of data set `name` inside: any failure to read it is DataMissingError naming the file."""
+    try:
+        yield
+    except READ_ERRORS as error:
+        why = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DataMissingError(name, [path], mend, problem=f"cannot read {path} ({why})") from None
 
 
 def data_dir(override: Optional[str | os.PathLike] = None) -> Path:

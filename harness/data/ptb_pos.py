@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import zipfile
 from collections import Counter
 from pathlib import Path
 from typing import Optional, Sequence
@@ -25,7 +24,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .cache import cached_arrays
-from .locations import DataMissingError, data_dir, first_existing
+from .locations import DataMissingError, data_dir, reading, first_existing
 from .sequences import Sequences
 from .sources import SOURCES
 from .splits import split_counts
@@ -37,6 +36,7 @@ SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 # Word shape classes, id 0 for padding: the case of the word's letters, and whether it has digits.
 SHAPES = (PAD, "lower", "Capitalised", "UPPER", "miXed", "number", "alphanumeric", "punctuation")
 FIX = SOURCES["ptb_pos"].fix
+MEND = SOURCES["ptb_pos"].mend
 
 
 def find(root: Optional[Path] = None) -> Path:
@@ -67,7 +67,7 @@ def read_tagged_files(source: Path) -> dict[str, list[list[tuple[str, str]]]]:
     nltk_data = str(source.parents[1])
     if nltk_data not in nltk.data.path:
         nltk.data.path.insert(0, nltk_data)  # NLTK opens zip files only below its search path
-    try:
+    with reading(NAME, source, MEND):
         if source.suffix == ".zip":
             root = ZipFilePathPointer(str(source), "treebank/combined/")
         else:
@@ -77,10 +77,8 @@ def read_tagged_files(source: Path) -> dict[str, list[list[tuple[str, str]]]]:
             fileid: [[(w, t) for w, t in sentence if t != TRACE] for sentence in reader.tagged_sents(fileid)]
             for fileid in sorted(reader.fileids())
         }
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
-        raise DataMissingError(NAME, [source], FIX, problem=f"cannot read {source.name} ({error})") from None
     if not files:
-        raise DataMissingError(NAME, [source], FIX, problem="no wsj_*.mrg files in the treebank")
+        raise DataMissingError(NAME, [source], MEND, problem="no wsj_*.mrg files in the treebank")
     return {fileid: [s for s in sentences if s] for fileid, sentences in files.items()}
 
 
@@ -153,7 +151,7 @@ def _build(source: Path, min_count: int, lowercase: bool, extra_words: list[str]
     for split, split_sentences in sentences.items():
         unknown_tags = sorted({t for s in split_sentences for _, t in s if t not in tag_index})
         if unknown_tags:
-            raise DataMissingError(NAME, [source], FIX, problem=f"{split} has tags unseen in training: {unknown_tags}")
+            raise DataMissingError(NAME, [source], MEND, problem=f"{split} has tags unseen in training: {unknown_tags}")
         parts = {
             "words": [[word_index.get(normal(w), 1) for w, _ in s] for s in split_sentences],
             "tags": [[tag_index[t] for _, t in s] for s in split_sentences],

@@ -8,6 +8,7 @@ from typing import Optional
 from .catalogue import LOADERS
 from .locations import DataMissingError
 from .sources import SOURCES
+from .splits import SplitError
 
 COLUMNS = ("data set", "status", "source", "train / valid / test", "vocabulary", "note")
 
@@ -18,11 +19,12 @@ def data_rows(root: Optional[Path] = None) -> list[dict]:
     for key, loader in LOADERS.items():
         try:
             found = {"status": "OK", "source": _source(loader.find(root)), **loader.describe(root)}
+        except SplitError as error:  # the default split does not fit in what was found
+            found = {"status": "BROKEN", "note": str(error)}
         except DataMissingError as error:
-            problem = error.problem.split("\n", 1)[0].rstrip(".")  # "not found", or what is wrong
-            status = "MISSING" if problem == "not found" else "BROKEN"
-            found = {"status": status,
-                     "note": error.fix if status == "MISSING" else f"{problem}; to get it again: {error.fix}"}
+            missing = error.problem.startswith("not found")  # else what is wrong with what was found
+            found = {"status": "MISSING" if missing else "BROKEN",
+                     "note": error.fix if missing else f"{error.problem}; {error.fix}"}
         rows.append({key: found.get(key, "") for key in COLUMNS} | {"data set": SOURCES[key].title})
     return rows
 

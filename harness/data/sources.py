@@ -9,7 +9,11 @@ URL) replaces the official hosts: `<mirror>/<file name>`.
 from __future__ import annotations
 
 import os
+import urllib.parse
 from dataclasses import dataclass
+from typing import Optional
+
+from ..errors import BadInput
 
 MIRROR_ENV = "LSTM_TWINS_MIRROR"
 
@@ -29,8 +33,19 @@ class Remote:
 
     def address(self) -> str:
         """The official address, or the mirror's when $LSTM_TWINS_MIRROR is set."""
-        mirror = os.environ.get(MIRROR_ENV)
-        return f"{mirror.rstrip('/')}/{self.name}" if mirror else self.url
+        base = mirror()
+        return f"{base.rstrip('/')}/{self.name}" if base else self.url
+
+
+def mirror() -> Optional[str]:
+    """$LSTM_TWINS_MIRROR (None when unset or empty); BadInput when it is not an http(s) or file URL."""
+    base = os.environ.get(MIRROR_ENV) or None
+    if base is not None:
+        parts = urllib.parse.urlsplit(base)
+        if not (parts.scheme in ("http", "https") and parts.netloc or parts.scheme == "file" and parts.path):
+            raise BadInput(f"{MIRROR_ENV}={base!r} is not a URL; give a base URL such as http://HOST/PATH "
+                           "(or unset it to use the official hosts)")
+    return base
 
 
 @dataclass(frozen=True)
@@ -51,6 +66,15 @@ class Source:
         files = "; ".join(f"{r.url} ({r.checksum}) as <data>/{r.path}" for r in self.remotes)
         return (f"`make data DOWNLOAD=1` (or any `make compare`) fetches it; by hand: {files} "
                 "(the data folder is set by $LSTM_TWINS_DATA or --data-dir)")
+
+    @property
+    def mend(self) -> str:
+        """What replaces a broken file of it (a present file is never fetched again: it must go first)."""
+        if not self.remotes:
+            return f"replace the file, or reinstall what it came with: {self.by_hand}"
+        return ("delete the broken file, then `make data DOWNLOAD=1` (or any `make compare`) fetches it again "
+                "(`make data` lists where each file comes from)")
+
 
 
 _MNIST = "https://ossci-datasets.s3.amazonaws.com/mnist"  # torchvision's copy of the original files

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import BadInput
+
+
+class SplitError(BadInput, ValueError):
+    """A validation split the training data cannot give."""
+
 
 def stratified_split(labels: np.ndarray, valid_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, valid): valid_size items whose label proportions match `labels`'.
@@ -11,7 +17,8 @@ def stratified_split(labels: np.ndarray, valid_size: int, seed: int) -> tuple[np
     Both index arrays are sorted, so the split depends only on the labels and the seed.
     """
     if not 0 <= valid_size < len(labels):
-        raise ValueError(f"valid_size is {valid_size}; expected 0 <= valid_size < {len(labels)}")
+        raise SplitError(f"data.valid_size is {valid_size}, but the training split has {len(labels):,} examples: "
+                         f"use 0 <= valid_size < {len(labels):,}")
     rng = np.random.default_rng(seed)
     classes, counts = np.unique(labels, return_counts=True)
     # per-class quotas by largest remainder, so they add up to valid_size exactly

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -43,15 +44,15 @@ SECTIONS = {
         # each epoch's last, short training batch (what batch_size leaves over) is left out of that epoch;
         # the next epoch's permutation leaves out others (tf.data's drop_remainder)
         "drop_remainder": Field(bool, False),
-        "lr0": Field(float, None, low=0.0),
+        "lr0": Field(float, None, above=0.0),  # a rate of 0 trains nothing
         "decay": Field(float, 0.0, low=0.0),
-        "clip_norm": Field(float, None, low=0.0, optional=True),
+        "clip_norm": Field(float, None, above=0.0, optional=True),  # null = no clipping
         # null = off; else an epoch that does not improve the valid plateau_metric is undone and lr0 scaled by this
-        "plateau_factor": Field(float, None, low=0.0, below=1.0, optional=True),
+        "plateau_factor": Field(float, None, above=0.0, below=1.0, optional=True),
         # what an epoch must improve on the valid split to be kept: a lower loss, or a higher accuracy
         "plateau_metric": Field(str, "loss", choices=("loss", "accuracy")),
         "dtype": Field(str, "float32", choices=("float32", "float64")),
-        "max_grad_norm": Field(float, None, low=0.0, optional=True),  # divergence guard; null = NaN/Inf only
+        "max_grad_norm": Field(float, None, above=0.0, optional=True),  # divergence guard; null = NaN/Inf only
     },
     "quick": {
         "epochs": Field(int, 1, **POSITIVE),
@@ -101,8 +102,15 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+# YAML 1.1 reads 1e-3 (an exponent without a dot) as a string: read it as the number a user means
+_UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(
+    r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$"), list("-+0123456789."))
+
+
 def resolve_config(raw, source: str = "config") -> dict:
     """Check `raw` (parsed YAML) against the schema; `source` names it in errors."""
+    if raw is None:
+        raise ConfigError(f"{source}: the file is empty; expected a mapping of sections (see configs/mnist.yaml)")
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
     task = TOP_LEVEL["task"].check(f"{source}: task", raw.get("task"))

@@ -20,6 +20,7 @@ class Field:
     kind: type | tuple
     default: Any = None
     low: Optional[float] = None  # smallest allowed value (inclusive)
+    above: Optional[float] = None  # values must be larger than this
     below: Optional[float] = None  # values must be smaller than this
     choices: Optional[tuple] = None
     optional: bool = False  # may be null
@@ -38,17 +39,18 @@ class Field:
             raise ConfigError(f"{where} is {value!r}; expected a finite {self._describe()}")
         if self.choices is not None and value not in self.choices:
             raise ConfigError(f"{where} is {value!r}; expected one of {list(self.choices)}")
-        if self.low is not None and value < self.low or self.below is not None and value >= self.below:
+        if (self.low is not None and value < self.low or self.above is not None and value <= self.above
+                or self.below is not None and value >= self.below):
             raise ConfigError(f"{where} is {value!r}; expected {self._describe()}")
         return value
 
     def _describe(self) -> str:
         kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
         text = " or ".join(k.__name__ for k in kinds)
-        if self.low is not None:
-            text += f" >= {self.low}"
-        if self.below is not None:
-            text += f"{' and' if self.low is not None else ''} < {self.below}"
+        bounds = [f">= {self.low}" if self.low is not None else "", f"> {self.above}" if self.above is not None else "",
+                  f"< {self.below}" if self.below is not None else ""]
+        if any(bounds):
+            text += " " + " and ".join(bound for bound in bounds if bound)
         if self.choices is not None:
             text += f" in {list(self.choices)}"
         return text + (" or null" if self.optional else "")

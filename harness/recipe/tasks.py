@@ -10,6 +10,7 @@ handed to both twins alike.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, NamedTuple, Optional
@@ -20,7 +21,7 @@ from twin_contract import Batch, Feature, ModelSpec
 
 from ..data import glove, imdb, mnist, ptb_lm, ptb_pos
 from ..data.sequences import Sequences
-from .fields import POSITIVE, Field
+from .fields import POSITIVE, ConfigError, Field
 from .initialisation import initial_weights
 
 GLOVE_SIZE = 50  # GloVe 6B 50d: model.embedding_size when the embedding is GloVe
@@ -98,6 +99,7 @@ def model_spec(config: dict, input_size: int, num_classes: int, vocab_size: Opti
 
 
 def _task_data(name: str, spec: ModelSpec, weights, sizes, batches, notes=None) -> TaskData:
+    _check_sizes(name, sizes)
     task = TASKS[name]
     return TaskData(name, spec, task.metric, task.carries_state, weights, sizes, batches, notes or {})
 
@@ -206,6 +208,11 @@ def _prepare_ptb_lm(config, data_root, quick):
     if quick:
         q = config["quick"]
         streams = {s: a[: q["train_size" if s == "train" else "eval_size"]] for s, a in streams.items()}
+    batch_size = config["training"]["batch_size"]
+    if len(streams["train"]) // batch_size < 2:  # each of the batch_size rows needs an input and a target
+        raise ConfigError(f"training.batch_size is {batch_size}, but the training stream has "
+                          f"{len(streams['train']):,} tokens, too few for {batch_size} rows of 2 or more: use "
+                          f"batch_size <= {len(streams['train']) // 2:,}")
     vocab = data["vocab"]
     embedding, notes = _embedding(config, vocab, data_root)
     spec = model_spec(config, config["model"]["embedding_size"], len(vocab), len(vocab))
@@ -232,7 +239,28 @@ def _embedding(config: dict, vocab: list[str], data_root) -> tuple[Optional[np.n
 
 
 def _weights(config: dict, spec: ModelSpec, embedding: Optional[np.ndarray] = None) -> dict[str, np.ndarray]:
+    _check_memory(spec)
     return initial_weights(spec, config["init"], _rng(config, 0), embedding)
+
+
+def _check_memory(spec: ModelSpec) -> None:
+    """ConfigError, before anything is allocated, for a model whose weights alone (the harness's float64
+    copy, the twin's and its gradients: 3 × 8 bytes each, a lower bound) do not fit in this machine's memory."""
+    parameters = sum(int(np.prod(shape)) for shape in spec.weight_shapes().values())
+    need, have = 3 * 8 * parameters, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if need > have:
+        raise ConfigError(f"the model has {parameters:,} weights, which with their gradients need at least "
+                          f"{need / 2**30:,.1f} GiB; this machine has {have / 2**30:,.1f} GiB: make model.hidden_size "
+                          "(or the vocabulary) smaller")
+
+
+def _check_sizes(name: str, sizes: dict[str, int]) -> None:
+    """ConfigError for a split with nothing in it to train on or score."""
+    for split, size in sizes.items():
+        if size < (2 if TASKS[name].predicts_next_token else 1):
+            raise ConfigError(f"the {split} split has {size} examples (tokens), too few to "
+                              f"{'train on' if split == 'train' else 'score'}: give data.valid_size (or quick's "
+                              "sizes) a larger value")
 
 
 def _sizes(data: dict) -> dict[str, int]:

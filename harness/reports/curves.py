@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
+import io
 from pathlib import Path
 from typing import Optional
 
+from ..atomic_files import write_bytes_atomic
 from ..twins import LABELS
 
 
@@ -47,8 +48,7 @@ def plot_curves(path: Path, runs: list[dict]) -> Optional[Path]:
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend()
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=100)
     plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return write_bytes_atomic(path, png.getvalue())

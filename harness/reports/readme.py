@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 
 from ..atomic_files import write_text_atomic
-from ..paths import CONFIG_DIR, PROJECT_ROOT, README, RESULTS_DIR
+from ..paths import CONFIG_DIR, PROJECT_RESULTS, PROJECT_ROOT, README
 from ..recipe.config import file_digest, load_config
 from ..recipe.tasks import TASKS
 from ..twins import LABELS
 from .bench_page import bench_markdown, bench_summary
 from .comparison import Comparison, agreement_line, comparison_table, load_comparison
-from .runs import write_runs_csv
+from .runs import read_json, with_keys, write_runs_csv
 from .sweep_page import sweeps_table
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
-def results_section(results_dir: Path = RESULTS_DIR, config_dir: Path = CONFIG_DIR) -> str:
+def results_section(results_dir: Path = PROJECT_RESULTS, config_dir: Path = CONFIG_DIR) -> str:
     """For each task, one table per project config (configs/<name>.yaml) with runs in results/<name>/.
 
     A table shows only the runs of the config as it is now (its settings digest); runs of other
@@ -38,13 +37,14 @@ def results_section(results_dir: Path = RESULTS_DIR, config_dir: Path = CONFIG_D
                 parts.append(f"{_run_summary(path.stem, comparison)}\n\n{comparison_table(comparison)}\n")
         if not shown:
             parts.append(f"No full run committed yet (`make compare TASK={task}`).\n")
-    bench = results_dir / "bench.json"
-    if bench.exists():
-        report = json.loads(bench.read_text(encoding="utf-8"))
+    bench = read_json([results_dir / "bench.json"] if (results_dir / "bench.json").exists() else [],
+                      with_keys("tasks", "method", "gemm_gflops", "threads"))
+    for report in bench.values():
         parts.append(f"### Speed\n\n{bench_summary(report)} Details: [`results/bench.md`](results/bench.md).\n\n"
                      + bench_markdown(report) + "\n")
-    sweeps = {path.stem: json.loads(path.read_text(encoding="utf-8"))
-              for path in sorted(results_dir.glob("sweeps/*.json"))}
+    sweeps = {path.stem: report for path, report in read_json(
+        sorted(results_dir.glob("sweeps/*.json")), with_keys(
+        "runs", "outcomes", "pool", "threads_per_run", "wall_seconds", "git_commit", "date")).items()}
     if sweeps:
         parts.append("### Sweeps\n\nWall time of the committed sweeps (`.venv/bin/python -m harness sweep ... --report "
                      "results/sweeps/NAME.json`; each run's table in `results/sweeps/NAME.md`).\n\n"
@@ -86,7 +86,7 @@ def config_comment(config_file: str) -> str:
     return " ".join(lines)
 
 
-def update_readme(readme: Path = README, results_dir: Path = RESULTS_DIR, config_dir: Path = CONFIG_DIR) -> Path:
+def update_readme(readme: Path = README, results_dir: Path = PROJECT_RESULTS, config_dir: Path = CONFIG_DIR) -> Path:
     """Rewrite the README's result section, and results/runs.csv, from the run files."""
     text = readme.read_text(encoding="utf-8")
     if START not in text or END not in text:

@@ -3,15 +3,47 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+from typing import Callable, Iterable
 
 from ..atomic_files import write_text_atomic
 from ..twins import LABELS
 
 
+def read_json(files: Iterable[Path], usable: Callable[[object], bool] = lambda data: True) -> dict[Path, object]:
+    """Each file's JSON, in order; a file that cannot be read, is not JSON or is not `usable` is named in one
+    line on stderr and left out (it is no record of anything shown), and the others go on."""
+    found = {}
+    for path in files:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            why = getattr(error, "strerror", None) or str(error).splitlines()[0]
+        else:
+            if usable(data):
+                found[path] = data
+                continue
+            why = "not the record expected there"
+        print(f"warning: skipped {path}: {why}; move it away (or delete it) to silence this", file=sys.stderr)
+    return found
+
+
+def with_keys(*keys: str) -> Callable[[object], bool]:
+    """A `usable` test for read_json: a mapping with these keys."""
+    return lambda data: isinstance(data, dict) and all(key in data for key in keys)
+
+
+def is_run(data) -> bool:
+    """Whether JSON read from a run file is a run record as `train` writes it (the keys the pages read)."""
+    return (isinstance(data, dict) and data.get("twin") in LABELS and isinstance(data.get("config"), dict)
+            and isinstance(data["config"].get("seed"), int) and isinstance(data.get("history"), list)
+            and isinstance(data.get("status"), str) and all(isinstance(e, dict) for e in data["history"]))
+
+
 def read_runs(folder: Path) -> list[dict]:
-    """Every run written in folder, by seed, NumPy before TensorFlow."""
-    runs = [json.loads(p.read_text(encoding="utf-8")) for p in folder.glob("*-seed*.json")]
+    """Every run written in folder, by seed, NumPy before TensorFlow (files that are not runs named and skipped)."""
+    runs = read_json(sorted(folder.glob("*-seed*.json")), is_run).values()
     return sorted(runs, key=lambda r: (r["config"]["seed"], list(LABELS).index(r["twin"])))
 
 

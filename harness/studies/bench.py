@@ -181,7 +181,8 @@ def merged(report: dict, path) -> dict:
     (each row says when and with which commit it was measured)."""
     try:
         earlier = json.loads(path.read_text(encoding="utf-8"))["tasks"]
-    except (OSError, ValueError, KeyError):
+        earlier = {task: row for task, row in earlier.items() if isinstance(row, dict)}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # none, or not a report: nothing kept
         return report
     kept = {task: row for task, row in earlier.items() if task not in report["tasks"] and "measured" in row}
     order = [case.name for case in bench_cases() if case.name in kept or case.name in report["tasks"]]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -37,10 +38,12 @@ from ..errors import BadInput
 from ..paths import PROJECT_ROOT
 from ..provenance import THREAD_VARIABLES, environment
 from ..recipe.config import load_config
+from ..stopping import child_environment, stop, stop_on_signals
 from ..training.request import RunRequest, run_request
 from ..training.run import earlier_run
 
 OUTCOMES = ("done", "resumed", "skipped", "diverged", "failed")  # skipped: complete before the sweep (--resume)
+RAY_ADDRESS = re.compile(r"local|auto|(ray://)?[\w.-]+:\d+|(ray://)?\[[0-9a-fA-F:]+\]:\d+")
 RAY_MISSING = "Ray is not installed; install the optional extra: .venv/bin/pip install -e '.[ray]'"
 
 
@@ -74,18 +77,28 @@ def worker_command(request: RunRequest) -> list[str]:
     return [sys.executable, "-m", "harness.studies.sweep_worker", json.dumps(request.to_json())]
 
 
+_workers: set[subprocess.Popen] = set()  # this process's running workers: told to stop when it stops
+
+
 def launch(request: RunRequest) -> dict:
-    """Train one request in its own process: {"record", "resumed_after"} or {"error"} (never raises)."""
+    """Train one request in its own process, which ends with this one: {"record", "resumed_after"} or {"error"}
+    (never raises but on an interrupt)."""
     started = time.perf_counter()
-    done = subprocess.run(worker_command(request), env={**os.environ, **thread_environment(request.threads)},
-                          capture_output=True, text=True, cwd=PROJECT_ROOT)
+    env = {**os.environ, **thread_environment(request.threads), **child_environment()}
+    worker = subprocess.Popen(worker_command(request), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)  # in this process's folder: a relative path in a variable means the same
+    _workers.add(worker)
+    try:
+        stdout, stderr = worker.communicate()
+    finally:
+        _workers.discard(worker)
     seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        errors = [line for line in done.stderr.strip().splitlines() if line.strip()]
-        why = exit_reason(done.returncode) + (f": {errors[-1]}" if errors else "")
+    if worker.returncode != 0:
+        errors = [line for line in stderr.strip().splitlines() if line.strip()]
+        why = exit_reason(worker.returncode) + (f": {errors[-1]}" if errors else "")
         return {"error": why, "seconds": seconds}
     try:
-        return {**json.loads(done.stdout.strip().splitlines()[-1]), "seconds": seconds}
+        return {**json.loads(stdout.strip().splitlines()[-1]), "seconds": seconds}
     except (ValueError, IndexError):
         return {"error": "the worker printed no result", "seconds": seconds}
 
@@ -106,7 +119,8 @@ class LocalPool:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
                     yield pending.pop(future), future.result()
-        finally:  # on Ctrl-C: no new run starts; those running got it too and stop after their checkpoint
+        finally:  # on Ctrl-C or SIGTERM: no new run starts; those running stop after their last checkpoint
+            stop(*list(_workers))
             pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -116,6 +130,9 @@ class RayPool:
     slots = None  # Ray decides how many run at once
 
     def __init__(self, address: str):
+        if not RAY_ADDRESS.fullmatch(address):
+            raise SweepError(f"--ray {address!r} is not a Ray address; give 'local' (Ray started here), 'auto' "
+                             "(the cluster started on this machine) or the head's HOST:PORT (or ray://HOST:PORT)")
         try:
             import ray  # an optional extra, heavy: imported only for a sweep on Ray
         except ImportError:
@@ -124,11 +141,18 @@ class RayPool:
 
     def __call__(self, todo: list[RunRequest]) -> Iterator[tuple[RunRequest, dict]]:
         ray = self.ray
-        if self.address == "local":
-            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+        if self.address == "local":  # always a new instance, whatever cluster this machine ran before
+            ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
         else:
-            ray.init(address=self.address, log_to_driver=False, runtime_env={
-                "working_dir": str(PROJECT_ROOT), "excludes": ["/results", "/data", "/cache", "/.venv", "/.git"]})
+            try:
+                ray.init(address=self.address, log_to_driver=False, runtime_env={
+                    "working_dir": str(PROJECT_ROOT), "excludes": ["/results", "/data", "/cache", "/.venv", "/.git"]})
+            except (ConnectionError, TimeoutError, RuntimeError) as error:
+                why = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                raise SweepError(f"cannot connect to the Ray cluster at {self.address} ({why}); check the address, "
+                                 "and if its head was started with token authentication (`ray start --head` turns "
+                                 "it on in Ray 2.60), set RAY_AUTH_MODE=token in this shell too") from None
+        stop_on_signals()  # ray.init replaced the SIGTERM handler
         try:
             task = ray.remote(launch)
             pending = {task.options(num_cpus=request.threads).remote(request): request for request in todo}
@@ -164,7 +188,8 @@ def sweep(requests: list[RunRequest], execute, progress: bool = True,
             rows[request] = _row(request, "skipped", note=f"complete in {request.output.name}")
         else:
             todo.append(request)
-    bar = tqdm(total=len(requests), desc="sweep", unit="run", disable=not progress, initial=len(rows))
+    bar = tqdm(total=len(requests), desc="sweep", unit="run", disable=None if progress else True,
+                initial=len(rows))  # None: no bar unless a terminal
     with ExitStack() as locks:
         for folder in sorted({request.folder for request in todo}):  # one writer per folder
             locks.enter_context(exclusive_lock(folder / ".lock"))

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import BadInput
+from ..stopping import end_with_parent, stop_on_signals
 from ..training.request import RunRequest
 from ..training.run import run
 
@@ -28,8 +29,12 @@ def _epoch_of(latest: Path) -> Optional[int]:
 
 
 if __name__ == "__main__":
+    stop_on_signals()
+    end_with_parent()  # never trains on once the sweep that started it is gone
     try:
         print(json.dumps(work(RunRequest.from_json(json.loads(sys.argv[1])))))
     except BadInput as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:  # stopped: its checkpoints are kept, the driver says how to resume
+        sys.exit(130)

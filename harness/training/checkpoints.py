@@ -37,23 +37,35 @@ def save_checkpoint(folder: Path, epoch: int, weights: dict[str, np.ndarray], ru
     return folder / name
 
 
-def load_checkpoint(folder: Path, config: dict) -> Optional[tuple[int, dict[str, np.ndarray], dict]]:
+def load_checkpoint(folder: Path, config: dict, like: Optional[dict[str, np.ndarray]] = None
+                    ) -> Optional[tuple[int, dict[str, np.ndarray], dict]]:
     """(epoch, weights, run) of the last complete checkpoint, or None if there is none.
 
-    Raises CheckpointError if it was made with other settings (more epochs than `config` trains included).
+    like: weights of the model the run trains, whose names and shapes the checkpoint's must have (None: any).
+    Raises CheckpointError, one line, when the checkpoint cannot be read, is not one this code writes, holds
+    weights of other names or shapes, or was made with other settings (more epochs than `config` trains
+    included).
     """
     latest = folder / "latest.json"
     if not latest.exists():
         return None
     try:
         record = json.loads(latest.read_text(encoding="utf-8"))
+        epoch, run = record["epoch"], record["run"]
+        if not (isinstance(epoch, int) and isinstance(run, dict) and isinstance(run.get("history"), list)
+                and len(run["history"]) == epoch and isinstance(run.get("config"), dict)):
+            raise ValueError(f"{latest.name} is not a checkpoint record")
         with np.load(folder / record["weights"], allow_pickle=False) as npz:
             weights = {key.replace("|", "/"): npz[key] for key in npz.files}
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        same = continues(config, run["config"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, zipfile.BadZipFile) as error:
         raise CheckpointError(f"{folder}: cannot read the checkpoint ({error}); delete the folder to start over, "
                               "or run without --resume") from None
-    if not continues(config, record["run"]["config"]):
+    if like is not None and {k: v.shape for k, v in weights.items()} != {k: np.shape(v) for k, v in like.items()}:
+        raise CheckpointError(f"{folder}: the checkpoint's weights are not those of this model (other names or "
+                              "shapes); delete the folder to start over, or run without --resume")
+    if not same:
         raise CheckpointError(
             f"{folder}: the checkpoint was made with a different config; delete the folder or run without --resume"
         )
-    return record["epoch"], weights, record["run"]
+    return epoch, weights, run

@@ -93,7 +93,7 @@ def train_epochs(
 def _start(twin, task: TaskData, config: dict, checkpoints: Optional[Path], progress: bool) -> tuple[dict, dict]:
     """(weights, run so far): the last checkpoint's when there is one in `checkpoints`, else the task's
     initial weights and an empty run (its initial_weights_digest still None)."""
-    saved = load_checkpoint(checkpoints, config) if checkpoints is not None else None
+    saved = load_checkpoint(checkpoints, config, task.weights) if checkpoints is not None else None
     if saved is None:
         return task.weights, {"config": config, "initial_weights_digest": None, "history": [], "status": "running"}
     _, weights, run = saved
@@ -109,7 +109,8 @@ def _train_epoch(twin, model, task: TaskData, config: dict, schedule: Schedule, 
     lr = schedule.learning_rate(epoch)
     batches = task.batches("train", epoch)
     state, losses = None, []
-    bar = tqdm(batches, desc=f"{twin.NAME} epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
+    bar = tqdm(batches, desc=f"{twin.NAME} epoch {epoch + 1}/{epochs}", leave=False,
+               disable=None if progress else True)  # None: tqdm's own rule, no bar unless stderr is a terminal
     start = time.perf_counter()
     for step, batch in enumerate(bar):
         batch = with_dropout(batch, task.spec, config["model"]["dropout"], config["seed"], epoch, step)
