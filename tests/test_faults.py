@@ -299,6 +299,21 @@ def test_a_data_archive_broken_inside_a_member_is_one_line_naming_it(env, cli, s
     assert "BROKEN" in row and "delete the broken file" in row
 
 
+def test_a_file_of_the_published_size_but_another_checksum_is_named_broken(tmp_path, monkeypatch, make_mnist):
+    from dataclasses import replace
+
+    from harness.data import mnist, sources
+    from harness.data.locations import DataMissingError
+
+    make_mnist(tmp_path)
+    labels = tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz"
+    published = sources.PUBLISHED[labels.name]
+    monkeypatch.setitem(sources.PUBLISHED, labels.name, replace(published, size=labels.stat().st_size))
+    monkeypatch.setenv("LSTM_TWINS_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(DataMissingError, match=f"{labels} has the published size but not the published md5"):
+        mnist.load(tmp_path, valid_size=10)
+
+
 # --- 8. a malformed checkpoint is one line, and the page is not rewritten ------------------------------
 
 @pytest.mark.parametrize("latest", ["[]", '{"epoch": 1}', '{"epoch": "one", "weights": "x.npz", "run": {}}',
@@ -386,3 +401,4 @@ def test_after_a_failed_rerun_the_hint_says_what_resume_will_do(env, run_twin):
     assert "add --resume to continue from its last checkpoint" in rerun_hint(request)
     run_twin("numpy", env["config"], env["config_file"])
     assert "which --resume keeps as it is" in rerun_hint(request)
+

@@ -68,7 +68,10 @@ def check_tasks(requests) -> None:
     cannot meet, a model too large for memory or a broken data file is one line (BadInput) here, not a
     traceback in every run's process."""
     for request in {request.folder: request for request in requests}.values():
-        prepare_task(request.config, request.data_dir, request.quick)
+        try:
+            prepare_task(request.config, request.data_dir, request.quick)
+        except ConfigError as error:  # what the config asks and the data (or this machine) cannot give
+            raise ConfigError(f"{request.config_file}: {error}") from None
 
 
 def check_environment() -> None:

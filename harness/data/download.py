@@ -12,7 +12,6 @@ sets a command needs, and whether they are there, data/catalogue.py decides (`en
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import urllib.error
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import BadInput
-from .sources import MIRROR_ENV, Remote, mirror
+from .sources import MIRROR_ENV, Remote, file_digest, mirror
 
 ATTEMPTS = 3  # a cut transfer is resumed this many times before giving up
 CHUNK = 1 << 16
@@ -61,7 +60,7 @@ def _fetch_one(remote: Remote, target: Path, progress: bool) -> Path:
         raise DownloadError(f"{remote.name}: the transfer from {remote.address()} was cut {ATTEMPTS} times; "
                             f"run again to resume it ({part} is kept)")
     algorithm, expected = remote.checksum.split(":")
-    actual = _checksum(part, algorithm)
+    actual = file_digest(part, algorithm)
     if actual != expected:
         part.unlink()
         raise DownloadError(f"{remote.name}: checksum mismatch, expected {algorithm} {expected}, got {actual}; "
@@ -110,10 +109,3 @@ def _transfer(remote: Remote, part: Path, progress: bool) -> bool:
                 bar.update(len(chunk))
     return total is None or part.stat().st_size == total
 
-
-def _checksum(path: Path, algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()

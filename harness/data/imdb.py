@@ -81,7 +81,8 @@ def load(
     arrays = cached_arrays("imdb", [source], options, lambda: _build(source, vocab_size, valid_size, seed))
     counts = {s: int((arrays["split"] == s).sum()) for s in (0, 1)}
     if counts[0] == 0 or counts[1] == 0:
-        raise DataMissingError(NAME, [source], MEND, problem=f"found {counts[0]} train and {counts[1]} test reviews")
+        raise DataMissingError(NAME, [source], MEND,
+                               problem=f"{source} holds {counts[0]} train and {counts[1]} test reviews")
     reviews = Sequences(arrays["flat"], arrays["offsets"])
     is_test = arrays["split"] == 1
     train_half = np.flatnonzero(~is_test)
@@ -99,7 +100,8 @@ def _build(source: Path, vocab_size: int, valid_size: int, seed: int) -> dict[st
     labels = np.array([r[2] for r in rows], dtype=np.int64)
     train_half = np.flatnonzero(split == 0)
     if len(train_half) <= valid_size:
-        raise DataMissingError(NAME, [source], MEND, problem=f"only {len(train_half)} training reviews")
+        raise DataMissingError(NAME, [source], MEND,
+                               problem=f"{source} holds only {len(train_half)} training reviews (cut or broken?)")
     train_idx, _ = stratified_split(labels[train_half], valid_size, seed)
     counter = Counter(word for k in train_half[train_idx] for word in tokens[k])
     common = sorted(counter.items(), key=lambda item: (-item[1], item[0]))[: vocab_size - 2]

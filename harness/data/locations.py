@@ -12,6 +12,7 @@ from typing import Iterable, Optional
 
 from ..errors import BadInput
 from ..paths import CACHE_DIR, DATA_DIR
+from .sources import PUBLISHED, file_digest
 
 DATA_ENV = "LSTM_TWINS_DATA"
 CACHE_ENV = "LSTM_TWINS_CACHE"
@@ -40,7 +41,17 @@ READ_ERRORS = (OSError, EOFError, ValueError, KeyError, zlib.error, tarfile.TarE
 
 @contextmanager
 def reading(name: str, path: Path, mend: str):
-    """Read `path` of data set `name` inside: any failure to read it is DataMissingError naming the file."""
+    """Read `path` of data set `name` inside: any failure to read it is DataMissingError naming the file.
+
+    A file of a published size (data/sources.py) is first checked against its published checksum: bytes
+    overwritten inside an archive can otherwise read as an archive that just ends early.
+    """
+    remote = PUBLISHED.get(path.name)
+    if remote is not None and path.is_file() and path.stat().st_size == remote.size:
+        algorithm, expected = remote.checksum.split(":")
+        if file_digest(path, algorithm) != expected:
+            raise DataMissingError(name, [path], mend, problem=f"{path} has the published size but not the "
+                                   f"published {algorithm} checksum")
     try:
         yield
     except READ_ERRORS as error:

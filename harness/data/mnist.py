@@ -50,13 +50,13 @@ def read_idx(path: Path) -> np.ndarray:
         data = f.read()
     magic = int.from_bytes(data[0:4], "big")
     if magic not in (IMAGE_MAGIC, LABEL_MAGIC):
-        raise DataMissingError(NAME, [path], MEND, problem=f"{path.name} has magic {magic}, not an IDX file")
+        raise DataMissingError(NAME, [path], MEND, problem=f"{path} has magic {magic}, not an IDX file")
     ndim = 3 if magic == IMAGE_MAGIC else 1
     header = 4 + 4 * ndim
     shape = tuple(int.from_bytes(data[4 + 4 * k : 8 + 4 * k], "big") for k in range(ndim))
     if len(data) != header + int(np.prod(shape)):
         raise DataMissingError(
-            NAME, [path], MEND, problem=f"{path.name} holds {len(data) - header} bytes of data; its header says {shape}"
+            NAME, [path], MEND, problem=f"{path} holds {len(data) - header} bytes of data; its header says {shape}"
         )
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
@@ -79,7 +79,7 @@ def load(root: Optional[Path] = None, valid_size: int = 5000, seed: int = 0) -> 
         labels = arrays[key]
         if labels.size and labels.max() > 9:
             raise DataMissingError(NAME, [files[key]], MEND,
-                                   problem=f"{files[key].name} holds labels outside 0-9 (up to {labels.max()})")
+                                   problem=f"{files[key]} holds labels outside 0-9 (up to {labels.max()})")
     train_idx, valid_idx = stratified_split(arrays["train_labels"], valid_size, seed)
 
     def split(images, labels, idx=slice(None)):

@@ -8,9 +8,11 @@ URL) replaces the official hosts: `<mirror>/<file name>`.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import urllib.parse
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 from ..errors import BadInput
@@ -105,3 +107,13 @@ SOURCES = {  # in `make data`'s order
                "sha256:9da92d76c3666cfb6cddeaed0f7e86b344cce0f0928a286d439e555f19c37399"),
     )),
 }
+PUBLISHED = {remote.name: remote for source in SOURCES.values() for remote in source.remotes}  # by file name
+
+
+def file_digest(path: Path, algorithm: str) -> str:
+    """The hex digest of a file's bytes ("md5", "sha256")."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

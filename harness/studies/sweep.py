@@ -138,8 +138,9 @@ class RayPool:
         except ImportError:
             raise SweepError(RAY_MISSING) from None
         self.ray, self.address, self.name = ray, address, f"--ray {address}"
+        self._connect()  # before any work: a cluster that refuses this driver is one line, nothing written
 
-    def __call__(self, todo: list[RunRequest]) -> Iterator[tuple[RunRequest, dict]]:
+    def _connect(self) -> None:
         ray = self.ray
         if self.address == "local":  # always a new instance, whatever cluster this machine ran before
             ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
@@ -153,6 +154,9 @@ class RayPool:
                                  "and if its head was started with token authentication (`ray start --head` turns "
                                  "it on in Ray 2.60), set RAY_AUTH_MODE=token in this shell too") from None
         stop_on_signals()  # ray.init replaced the SIGTERM handler
+
+    def __call__(self, todo: list[RunRequest]) -> Iterator[tuple[RunRequest, dict]]:
+        ray = self.ray
         try:
             task = ray.remote(launch)
             pending = {task.options(num_cpus=request.threads).remote(request): request for request in todo}
