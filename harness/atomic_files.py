@@ -54,11 +54,11 @@ def _replace_atomically(path: str | os.PathLike, mode: str, write) -> Path:
     return path
 
 
-def _remedy(error: OSError, folder: Path) -> str:
+def _remedy(error: OSError, folder: Path, movable: bool = True) -> str:
     """What to do when a file cannot be written into folder."""
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
         return f"free space where {folder} lies (what was written before is kept), then run again"
-    return f"make {folder} writable, or set LSTM_TWINS_RESULTS to another folder"
+    return f"make {folder} writable" + (", or set LSTM_TWINS_RESULTS to another folder" if movable else "")
 
 
 def _umask() -> int:
@@ -81,15 +81,16 @@ class NotWritable(BadInput, RuntimeError):
         self.reason = reason
 
 
-def check_writable(folder: str | os.PathLike) -> None:
-    """Raise NotWritable, before any work is done, if files cannot be created in `folder` (made if missing)."""
+def check_writable(folder: str | os.PathLike, movable: bool = True) -> None:
+    """Raise NotWritable, before any work is done, if files cannot be created in `folder` (made if missing).
+    movable: whether $LSTM_TWINS_RESULTS may name another folder instead (not for the README's own)."""
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as error:
-        raise NotWritable(f"cannot write into {folder} ({error.strerror}); {_remedy(error, folder)}",
+        raise NotWritable(f"cannot write into {folder} ({error.strerror}); {_remedy(error, folder, movable)}",
                           error.strerror) from None
 
 

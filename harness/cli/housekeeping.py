@@ -51,8 +51,8 @@ def readme(args) -> int:
     if paths.RESULTS_DIR != paths.PROJECT_RESULTS:
         raise BadInput(f"LSTM_TWINS_RESULTS is set ({paths.RESULTS_DIR}); the README's tables come from the "
                        f"project's own {paths.PROJECT_RESULTS} only: unset it to rebuild them")
-    check_writable(README.parent)
-    check_writable(paths.PROJECT_RESULTS)  # results/runs.csv is rewritten too
+    check_writable(README.parent, movable=False)
+    check_writable(paths.PROJECT_RESULTS, movable=False)  # results/runs.csv is rewritten too
     print(f"updated {update_readme()}")
     return 0
 
