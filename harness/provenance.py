@@ -23,7 +23,7 @@ def environment() -> dict:
     import numpy as np
 
     versions = {"python": platform.python_version(), "numpy": np.__version__}
-    for name in ("tensorflow", "keras"):
+    for name in ("tensorflow", "keras", "torch"):
         module = sys.modules.get(name)
         if module is not None:
             versions[name] = module.__version__
@@ -40,7 +40,7 @@ def environment() -> dict:
 
 def thread_settings() -> dict:
     """Every thread count that decides speed: the variables set, BLAS's pools (and the CPU kernels each
-    chose), the NumPy twin's threads, TF's."""
+    chose), the NumPy twin's threads, TF's, PyTorch's."""
     from threadpoolctl import threadpool_info
 
     settings = {"environment": {k: os.environ[k] for k in THREAD_VARIABLES + KERNEL_VARIABLES if k in os.environ},
@@ -52,6 +52,9 @@ def thread_settings() -> dict:
         threading = sys.modules["tensorflow"].config.threading
         settings["tensorflow"] = {"intra_op": threading.get_intra_op_parallelism_threads(),  # 0: one per core
                                   "inter_op": threading.get_inter_op_parallelism_threads()}
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        settings["pytorch"] = {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()}
     return settings
 
 

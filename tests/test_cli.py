@@ -18,7 +18,7 @@ def test_compare_runs_every_seed_and_tables_them(data_root, tmp_path, cli, flat)
     raw["model"]["hidden_size"] = 4
     raw["training"]["epochs"] = 1
     small.write_text(yaml.safe_dump(raw))
-    done = cli("compare", "--task", "mnist", "--twin", "numpy", "--config", str(small), "--seeds", "3", "4",
+    done = cli("compare", "--task", "mnist", "--twins", "numpy", "--config", str(small), "--seeds", "3", "4",
                "--no-progress", env_root=data_root, results_dir=tmp_path / "results")
     assert done.returncode == 0, done.stderr
     folder = tmp_path / "results" / "small"
@@ -90,7 +90,7 @@ def hooked(tmp_path, **variables):
 def test_a_killed_twin_fails_the_comparison_loudly(data_root, tmp_path, small_config, cli, flat):
     small = tmp_path / "small.yaml"
     small.write_text(yaml.safe_dump(small_config(epochs=1)))
-    args = ("compare", "--task", "mnist", "--twin", "numpy", "--config", str(small), "--seeds", "42", "43",
+    args = ("compare", "--task", "mnist", "--twins", "numpy", "--config", str(small), "--seeds", "42", "43",
             "--no-progress")
     assert cli(*args, env_root=data_root, results_dir=tmp_path / "results").returncode == 0
     folder = tmp_path / "results" / "small"
@@ -128,7 +128,7 @@ def start_paused_compare(tmp_path, data_root, small_config):
            **hooked(tmp_path, PAUSE_FILE=str(pause))}
     # SIGINT as in a terminal: a shell that starts the tests in the background (as `nohup make test &`) hands
     # them SIGINT ignored, and Python keeps an ignored SIGINT ignored, so the Ctrl-C below would be lost
-    parent = subprocess.Popen([sys.executable, "-m", "harness", "compare", "--task", "mnist", "--twin", "numpy",
+    parent = subprocess.Popen([sys.executable, "-m", "harness", "compare", "--task", "mnist", "--twins", "numpy",
                                "--config", str(small), "--no-progress"], env=env, stderr=subprocess.PIPE, text=True,
                               start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
@@ -136,31 +136,6 @@ def start_paused_compare(tmp_path, data_root, small_config):
         time.sleep(0.1)
     assert pause.exists(), "the child never reached its first checkpoint"
     return parent, tmp_path / "results" / "small"
-
-
-
-def test_killing_the_compare_parent_keeps_the_folder_locked_while_its_child_runs(tmp_path, data_root, small_config):
-    import os
-    import signal
-
-    from harness.atomic_files import LockedError, exclusive_lock
-
-    parent, folder = start_paused_compare(tmp_path, data_root, small_config)
-    os.kill(parent.pid, signal.SIGKILL)
-    parent.wait()
-    try:
-        with pytest.raises(LockedError):  # the orphaned child still trains: a second comparison must wait
-            with exclusive_lock(folder / ".lock"):
-                pass
-    finally:
-        os.killpg(parent.pid, signal.SIGKILL)  # the child, in the same session
-    deadline = __import__("time").monotonic() + 10
-    while True:
-        try:
-            with exclusive_lock(folder / ".lock"):
-                break
-        except LockedError:
-            assert __import__("time").monotonic() < deadline, "the lock outlived the child"
 
 
 
@@ -219,3 +194,20 @@ def test_make_sweep_passes_its_variables(variables, expected):
     done = subprocess.run(["make", "-n", "sweep", *variables], capture_output=True, text=True, cwd=paths.PROJECT_ROOT)
     line = " ".join(next(line for line in done.stdout.splitlines() if "harness sweep" in line).split())
     assert line.endswith("-m harness sweep " + expected)
+
+
+def test_a_twin_whose_extra_is_missing_is_one_line_before_any_work(data_root, monkeypatch, capsys, small_config):
+    import importlib.util
+
+    from harness.cli import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+    config = data_root.parent / "tiny.yaml"
+    config.write_text(yaml.safe_dump(small_config()))
+    for args in (["compare", "--task", "mnist", "--twins", "numpy", "pytorch"], ["train", "--task", "mnist", "--twin",
+                 "pytorch"], ["sweep", "--twins", "pytorch", "--task", "mnist"]):
+        assert main([*args, "--config", str(config), "--no-progress"]) == 2, args
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "the PyTorch twin needs torch, an optional extra" in err and "[torch]" in err
+    assert not (paths.RESULTS_DIR / "tiny").exists(), "nothing written"

@@ -23,3 +23,17 @@ def test_divergence_starts_at_rounding_and_crosses_epochs(data_root, tmp_path, s
     assert done.returncode == 0, done.stderr
     written = json.loads((tmp_path / "results" / "small" / "divergence.json").read_text())
     assert [r["step"] for r in written["rows"]] == [1, 2] and "| 2 | 2 |" in flat(done.stdout)  # batch 64: one batch per epoch
+
+
+def test_divergence_of_any_pair_names_its_twins(data_root, tmp_path, small_config, cli, flat):
+    pytest.importorskip("torch", reason="PyTorch is an optional extra: .venv/bin/pip install -e '.[torch]'")
+    report = trajectory_divergence(small_config(lr0=0.5), steps=2, data_root=data_root, pair=("pytorch", "numpy"))
+    assert report["twins"] == ["pytorch", "numpy"] and report["rows"][0]["weight gap"] < 1e-13
+    assert report["rows"][0]["loss pytorch"] == pytest.approx(report["rows"][0]["loss numpy"])
+    small = tmp_path / "small.yaml"
+    small.write_text(yaml.safe_dump({**yaml.safe_load(config_path("mnist").read_text()), "data": {"valid_size": 10}}))
+    done = cli("divergence", "--task", "mnist", "--config", str(small), "--steps", "1", "--twins", "pytorch", "numpy",
+               env_root=data_root, results_dir=tmp_path / "results")
+    assert done.returncode == 0, done.stderr
+    assert "| step | epoch | PyTorch loss | NumPy loss |" in flat(done.stdout)
+    assert (tmp_path / "results" / "small" / "divergence-pytorch-numpy.json").exists()

@@ -117,7 +117,7 @@ def wait_for(condition, seconds=120.0):
 def start_long_run(env, command):
     """`compare` or `sweep` of a run of many epochs, once its first checkpoint is written: (process, folder)."""
     config = write_config(env, training={"epochs": 100000})
-    args = {"compare": ["compare", "--task", "mnist", "--twin", "numpy", "--config", str(config)],
+    args = {"compare": ["compare", "--task", "mnist", "--twins", "numpy", "--config", str(config)],
             "sweep": ["sweep", "--config", str(config), "--twins", "numpy"]}[command]
     log = env["config_file"].with_name(f"{command}.err")
     with open(log, "w") as err:  # files, not pipes: a run that outlived its parent would hold a pipe open
@@ -289,7 +289,7 @@ def test_a_data_archive_broken_inside_a_member_is_one_line_naming_it(env, cli, s
     archive = corrupt_imdb(Path(env["LSTM_TWINS_DATA"]))
     config = env["config_file"].with_name("tinyimdb.yaml")
     config.write_text(yaml.safe_dump(small_config("imdb")))
-    done = cli("compare", "--task", "imdb", "--twin", "numpy", "--config", str(config), "--no-progress")
+    done = cli("compare", "--task", "imdb", "--twins", "numpy", "--config", str(config), "--no-progress")
     assert done.returncode == 2
     line = one_error_line(done)
     assert str(archive) in line and "delete the broken file" in line
@@ -332,7 +332,7 @@ def test_a_malformed_checkpoint_is_one_line_and_the_page_is_kept(env, cli, run_t
         (checkpoint / "latest.json").write_text(latest)
     (folder / "numpy-seed42.json").unlink()  # a run to resume
     (folder / "comparison.md").write_text("earlier page")
-    done = cli("compare", "--task", "mnist", "--twin", "numpy", "--config", str(env["config_file"]), "--resume",
+    done = cli("compare", "--task", "mnist", "--twins", "numpy", "--config", str(env["config_file"]), "--resume",
                "--no-progress")
     assert done.returncode == 2
     assert "checkpoint" in one_error_line(done) and len(done.stderr.strip().splitlines()) == 1
@@ -376,7 +376,7 @@ def test_an_exponent_without_a_dot_is_a_number_and_an_empty_file_is_named(env, t
 # --- 12. smaller things --------------------------------------------------------------------------------
 
 def test_a_seed_named_twice_runs_once(env, cli):
-    done = cli("compare", "--task", "mnist", "--twin", "numpy", "--config", str(env["config_file"]), "--seeds", "7",
+    done = cli("compare", "--task", "mnist", "--twins", "numpy", "--config", str(env["config_file"]), "--seeds", "7",
                "7", "--epochs", "1")
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("numpy epoch 1:") == 1

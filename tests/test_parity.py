@@ -1,4 +1,5 @@
-"""NumPy twin vs TensorFlow twin on all four task shapes: forward, gradients, a training trajectory."""
+"""NumPy twin vs TensorFlow twin on all four task shapes: forward, gradients, a training trajectory; the page
+and verdict of `make parity` for every twin (the PyTorch twin's own figures: tests/test_pytorch_twin.py)."""
 
 import re
 
@@ -48,8 +49,9 @@ def test_relative_difference_is_normwise():
 
 def test_parity_markdown_lists_every_case():
     report = {
-        "gradients": {"float64": {"mnist": {"logits": 1e-16, "loss": 0.0}}},
-        "trajectory": {"mnist": {"lstm/kernel": 2e-16, "clipped steps": 0.5}},
+        "reference": "tensorflow", "missing": ["pytorch"],
+        "twins": {"numpy": {"gradients": {"float64": {"mnist": {"logits": 1e-16, "loss": 0.0}}},
+                            "trajectory": {"mnist": {"lstm/kernel": 2e-16, "clipped steps": 0.5}}}},
         "num_updates": 3,
         "schedule": {"lr0": 0.5, "decay": 0.1, "clip_norm": 0.3},
         "steps_per_epoch": 10,
@@ -58,14 +60,17 @@ def test_parity_markdown_lists_every_case():
     text = re.sub(r" +", " ", parity_markdown(report))  # cells unpadded
     assert "| mnist | 1.0e-16 | 0.0e+00 |" in text
     assert "| mnist | 2.0e-16 | 50% |" in text
+    assert "## NumPy twin vs TensorFlow twin: forward pass and gradients, float64" in text
+    assert "- PyTorch twin: not installed (an optional extra), not compared" in text
 
 
 def test_parity_tables_group_layers_directions_and_embeddings_by_kind():
     row = {"logits": 1e-16, "d lstm/kernel": 1e-16, "d lstm_1/backward/kernel": 3e-16, "d lstm_1/bias": 2e-16,
            "d embedding": 1e-16, "d shape_embedding": 4e-16, "d dense/kernel": 5e-16}
-    report = {"gradients": {"float64": {"family": row, "mnist": {"logits": 1e-16, "d lstm/kernel": 6e-16}}},
-              "trajectory": {}, "num_updates": 3, "schedule": {"lr0": 0.5, "decay": 0.1, "clip_norm": 0.3},
-              "steps_per_epoch": 10, "thresholds": THRESHOLDS}
+    figures = {"gradients": {"float64": {"family": row, "mnist": {"logits": 1e-16, "d lstm/kernel": 6e-16}}},
+               "trajectory": {}}
+    report = {"reference": "tensorflow", "missing": [], "twins": {"numpy": figures}, "num_updates": 3,
+              "schedule": {"lr0": 0.5, "decay": 0.1, "clip_norm": 0.3}, "steps_per_epoch": 10, "thresholds": THRESHOLDS}
     text = re.sub(r" +", " ", parity_markdown(report))
     assert "| task shape | logits | d LSTM kernels | d LSTM biases | d embeddings | d dense/kernel |" in text
     assert "| family | 1.0e-16 | 3.0e-16 | 2.0e-16 | 4.0e-16 | 5.0e-16 |" in text  # the largest of each kind
@@ -87,7 +92,7 @@ def test_parity_fails_loudly_above_a_threshold(monkeypatch, tmp_path, capsys):
     assert main(["parity", "--updates", "2", "--out", str(tmp_path)]) == 1
     captured = capsys.readouterr()
     assert "float64 <= 1e-12, float32 <= 1e-05" in captured.out
-    assert "error: parity fails: float64 mnist d lstm/kernel: 1.0e-09 > 1e-12" in captured.err
+    assert "error: parity fails: NumPy float64 mnist d lstm/kernel: 1.0e-09 > 1e-12" in captured.err
     assert "**Verdict: FAIL.**" in (tmp_path / "parity.md").read_text()
     monkeypatch.setattr(impl_numpy, "loss_and_grads", real)
     first = tmp_path / "first"

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import impl_numpy
-from harness import paths, provenance
+from harness import provenance
 from harness.atomic_files import LockedError, exclusive_lock, write_json_atomic
 from harness.training.checkpoints import CheckpointError, load_checkpoint
 from harness.recipe.config import ConfigError, config_path, effective_config, load_config, resolve_config, settings_digest
@@ -362,7 +362,7 @@ def test_a_cut_checkpoint_is_a_one_line_error_and_nothing_is_rewritten(env, run_
     checkpoint.write_bytes(checkpoint.read_bytes()[: checkpoint.stat().st_size // 2])
     (folder / "numpy-seed42.json").unlink()  # a run to resume
     (folder / "comparison.md").write_text("earlier page")
-    done = subprocess.run([sys.executable, "-m", "harness", "compare", "--task", "mnist", "--twin", "numpy",
+    done = subprocess.run([sys.executable, "-m", "harness", "compare", "--task", "mnist", "--twins", "numpy",
                            "--config", str(env["config_file"]), "--resume", "--no-progress"], capture_output=True,
                           text=True, env=dict(os.environ))
     assert done.returncode == 2 and "Traceback" not in done.stderr

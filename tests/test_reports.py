@@ -93,6 +93,24 @@ def test_tables_report_mean_and_std_over_seeds_and_the_gap_per_seed(tmp_path, fl
 
 
 
+def test_a_third_twin_gets_its_row_and_its_gap_to_the_reference_and_two_twins_look_as_before(tmp_path, flat):
+    two = [fake_run("numpy", s, a) for s, a in ((1, 0.90), (2, 0.92))]
+    two += [fake_run("tensorflow", s, a) for s, a in ((1, 0.91), (2, 0.92))]
+    before = comparison_markdown(Comparison.of(two, "d1"), "mnist")
+    assert "PyTorch" not in before and "| seed | NumPy | TensorFlow | gap (points) |" in flat(before)
+    three = two + [fake_run("pytorch", s, a) for s, a in ((1, 0.905), (2, 0.95))]
+    comparison = Comparison.of(three, "d1")
+    assert comparison.twins == ["numpy", "pytorch", "tensorflow"]
+    markdown = flat(comparison_markdown(comparison, "mnist"))
+    assert "# mnist: NumPy twin vs PyTorch twin vs TensorFlow twin" in markdown
+    assert "| PyTorch | 2 | 92.75 ± 3.18 % |" in markdown
+    assert "| seed | NumPy | PyTorch | TensorFlow | NumPy gap (points) | PyTorch gap (points) |" in markdown
+    assert "| 2 | 92.00 % | 95.00 % | 92.00 % | 0.00 | 3.00 |" in markdown
+    line = agreement_line(comparison)
+    assert "|NumPy − TensorFlow| over 2 seeds: 1.00 points" in line and "|PyTorch − TensorFlow| over 2 seeds: 3.00" in line
+    assert plot_curves(tmp_path / "curves.png", three).read_bytes()[:4] == b"\x89PNG"
+
+
 def test_runs_of_two_digests_are_never_averaged(flat):
     runs = [fake_run("numpy", 1, 0.90), fake_run("numpy", 2, 0.50, digest="d2"), fake_run("tensorflow", 1, 0.90),
             fake_run("tensorflow", 2, 0.50, digest="d2")]

@@ -10,10 +10,10 @@ from harness.recipe.config import config_path, resolve_config
 from twin_contract import ModelSpec
 from harness.recipe.tasks import batch_digest, prepare_task
 from harness.training.loop import train_epochs, weights_digest
-from harness.twins import NAMES, load
+from harness.twins import DEFAULT, load
 
 
-TWINS = [load(name) for name in NAMES]
+TWINS = [load(name) for name in DEFAULT]  # the NumPy twin and the reference
 
 
 

@@ -15,6 +15,7 @@ from ..stopping import child_environment, stop
 from ..studies.sweep import exit_reason
 from ..training.request import RunRequest, run_request
 from ..training.run import earlier_run, run_and_write
+from ..twins import DEFAULT, check_available
 from ..twins import NAMES as TWINS
 from .options import (
     add_config_arguments,
@@ -34,8 +35,11 @@ def add_compare_and_train(commands) -> None:
                        ("train", "train one twin on a task and write its JSON (what compare runs per twin)")):
         sub = commands.add_parser(name, help=text)
         add_config_arguments(sub)
-        sub.add_argument("--twin", choices=("both", *TWINS) if name == "compare" else TWINS,
-                         default="both" if name == "compare" else None, required=name == "train")
+        if name == "compare":
+            sub.add_argument("--twins", nargs="+", choices=TWINS, default=list(DEFAULT), metavar="TWIN",
+                             help=f"{', '.join(TWINS)} (default: {' '.join(DEFAULT)})")
+        else:
+            sub.add_argument("--twin", choices=TWINS, required=True)
         sub.add_argument("--epochs", type=positive, default=None, help="override the config's epochs")
         sub.add_argument("--quick", action="store_true", help="smoke run: the config's small subset and few epochs")
         sub.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -52,6 +56,7 @@ def requests(args, twins, seeds=(None,)) -> list[RunRequest]:
     """The run of each (seed, twin), once the config checks out, the data is there and the results folder
     can be written (BadInput, before any work, when not); seed None: the config's (or --seed)."""
     path, config = checked_config(args)
+    check_available(twins)
     ensure_task_data(args)
     made = [run_request(path, config, twin, seed=seed, epochs=args.epochs, quick=args.quick, resume=args.resume,
                         data_dir=args.data_dir) for seed in seeds for twin in twins]
@@ -89,7 +94,7 @@ def rerun_hint(request: RunRequest) -> str:
 
 def compare(args) -> int:
     """Each (seed, twin) in its own process; exit 0 only when every run completed."""
-    twins = TWINS if args.twin == "both" else (args.twin,)
+    twins = [twin for twin in TWINS if twin in args.twins]  # each once, in the registry's order
     made = requests(args, twins, list(dict.fromkeys(args.seeds or (None,))))  # a seed named twice runs once
     check_tasks(made)
     folder, seeds = made[0].folder, [request.seed for request in made if request.twin == twins[0]]

@@ -17,6 +17,8 @@ from ..studies.bench import merged, pytorch_python, run_bench
 from ..studies.divergence import trajectory_divergence
 from ..studies.parity import THRESHOLDS, run_parity
 from ..training.request import config_folder
+from ..twins import DEFAULT, check_available
+from ..twins import NAMES as TWINS
 from .options import add_config_arguments, checked_config, non_negative, positive
 
 
@@ -32,6 +34,8 @@ def add_divergence(commands) -> None:
     add_config_arguments(sub)
     sub.add_argument("--steps", type=positive, default=200, help="SGD steps (default 200)")
     sub.add_argument("--seed", type=non_negative, default=None, help="override the config's seed")
+    sub.add_argument("--twins", nargs=2, choices=TWINS, default=list(DEFAULT), metavar="TWIN",
+                     help=f"the twin, then the one it is measured against (default: {' '.join(DEFAULT)})")
     sub.set_defaults(handler=divergence)
 
 
@@ -63,13 +67,15 @@ def parity(args) -> int:
 
 def divergence(args) -> int:
     path, config = checked_config(args)
+    check_available(args.twins)
     folder = config_folder(path, effective_config(config, None, False))
     check_writable(folder)
-    report = trajectory_divergence(config, args.steps, args.data_dir)
+    report = trajectory_divergence(config, args.steps, args.data_dir, tuple(args.twins))
     report = {"config_file": relative_to_project(path), "seed": config["seed"], **report}
-    write_json_atomic(folder / "divergence.json", report)
+    name = "divergence" if tuple(args.twins) == DEFAULT else f"divergence-{'-'.join(args.twins)}"
+    write_json_atomic(folder / f"{name}.json", report)
     markdown = divergence_markdown(report)
-    write_text_atomic(folder / "divergence.md", markdown)
+    write_text_atomic(folder / f"{name}.md", markdown)
     print(markdown)
     return 0
 

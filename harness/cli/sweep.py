@@ -18,6 +18,7 @@ from ..reports.readme import update_readme
 from ..reports.sweep_page import summary
 from ..studies.sweep import LocalPool, RayPool, SweepError, plan, sweep, sweep_report
 from ..training.request import RunRequest
+from ..twins import DEFAULT, check_available
 from ..twins import NAMES as TWINS
 from .options import check_tasks, non_negative, positive, resume_command
 
@@ -29,7 +30,8 @@ def add_sweep(commands) -> None:
     sub.add_argument("--config", nargs="+", type=Path, default=[], help="config files")
     sub.add_argument("--seeds", type=non_negative, nargs="+", default=None, metavar="SEED",
                      help="each config once per seed (default: each config's seed)")
-    sub.add_argument("--twins", nargs="+", choices=TWINS, default=list(TWINS), help="default: both")
+    sub.add_argument("--twins", nargs="+", choices=TWINS, default=list(DEFAULT), metavar="TWIN",
+                     help=f"{', '.join(TWINS)} (default: {' '.join(DEFAULT)})")
     where = sub.add_mutually_exclusive_group()
     where.add_argument("--jobs", type=positive, default=1, help="runs at a time on this machine (default 1)")
     where.add_argument("--ray", metavar="ADDRESS", help="run on the Ray cluster at ADDRESS; 'local' starts Ray here")
@@ -56,6 +58,7 @@ def run_sweep(args) -> int:
             raise SweepError(f"--report {args.report}: expected a file name ending in .json, as "
                              "results/sweeps/NAME.json")
         check_writable(args.report.parent)
+    check_available(args.twins)
     backend = RayPool(args.ray) if args.ray else LocalPool(args.jobs)
     tasks = {load_config(path)["task"] for path in files}
     data = data_dir(args.data_dir).absolute()  # what every worker reads, wherever it starts

@@ -6,7 +6,7 @@ import json
 from typing import Optional
 
 from ..provenance import KERNEL_VARIABLES
-from ..twins import NAMES, PYTORCH
+from ..twins import DEFAULT, PYTORCH
 from .markdown import table
 
 CONTENDER_TITLES = {"numpy": "NumPy twin", "tensorflow": "TensorFlow twin", PYTORCH: "PyTorch"}
@@ -66,7 +66,7 @@ def blas_kernels(threads: dict) -> str:
 
 
 def bench_page(report: dict) -> str:
-    threads = {name: row[name]["threads"] for row in report["tasks"].values() for name in (*NAMES, PYTORCH)
+    threads = {name: row[name]["threads"] for row in report["tasks"].values() for name in (*DEFAULT, PYTORCH)
                if name in row}
     title = "NumPy twin vs TensorFlow twin" + (" and PyTorch" if PYTORCH in threads else "")
     return "\n".join([

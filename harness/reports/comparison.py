@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..atomic_files import write_text_atomic
-from ..twins import LABELS
+from ..twins import DEFAULT, LABELS, REFERENCE
 from .curves import plot_curves
 from .markdown import table
 from .runs import epochs_table, read_runs, runs_table
@@ -35,6 +35,13 @@ class Comparison:
         seeds = sorted({*seeds, *(r["config"]["seed"] for r in mine), *(seed for _, seed in failed)})
         return cls(kept, seeds, failed, len(runs) - len(mine))
 
+    @property
+    def twins(self) -> list[str]:
+        """The twins its tables show, in the registry's order: the default pair, and any other with a run
+        (or a failed run) of these settings."""
+        present = {r["twin"] for r in self.runs} | {twin for twin, _ in self.failed}
+        return [twin for twin in LABELS if twin in DEFAULT or twin in present]
+
     def complete(self, twin: Optional[str] = None) -> list[dict]:
         return [r for r in self.runs if r["status"] == "complete" and twin in (None, r["twin"])]
 
@@ -60,7 +67,8 @@ def comparison_table(comparison: Comparison) -> str:
                    ("train loss", "train", "loss"), ("valid accuracy", "valid", "accuracy")]
     runs, epochs = runs_table(comparison.complete()), epochs_table(comparison.complete())
     rows = []
-    for twin, label in LABELS.items():
+    for twin in comparison.twins:
+        label = LABELS[twin]
         mine, every = _of(runs, twin), _of(epochs, twin)  # every: all epochs of all seeds, for the medians
         row = {"Model": label, "seeds": str(len(mine))}
         if len(mine):
@@ -112,20 +120,28 @@ def _format(values, key: str) -> str:
     return f"{mean:.{digits}f} ± {scale * values.std():.{digits}f}{unit}"  # pandas' std: the sample's (n − 1)
 
 
-def agreement(comparison: Comparison) -> list[dict]:
-    """Per seed both twins completed: their test metric and the gap (accuracy points, or perplexity %)."""
+def agreement(comparison: Comparison, twin: str = "numpy") -> list[dict]:
+    """Per seed both `twin` and the reference completed: their test metric and the gap (accuracy points, or
+    perplexity % of the reference's), as {"seed", twin, REFERENCE, "gap"}."""
     runs = runs_table(comparison.complete())
     if not len(runs):
         return []
     metric = _metric(comparison)
-    both = runs.pivot(index="seed", columns="twin", values=f"test_{metric}").dropna()
-    if set(both.columns) != set(LABELS):
+    every = runs.pivot(index="seed", columns="twin", values=f"test_{metric}")
+    if twin not in every.columns or REFERENCE not in every.columns:
         return []
-    gaps = 100 * (both["numpy"] - both["tensorflow"]).abs()
+    both = every[[twin, REFERENCE]].dropna()
+    gaps = 100 * (both[twin] - both[REFERENCE]).abs()
     if metric == "perplexity":
-        gaps = gaps / both["tensorflow"]
-    return [{"seed": int(seed), "numpy": float(row["numpy"]), "tensorflow": float(row["tensorflow"]),
-             "gap": float(gaps[seed])} for seed, row in both.sort_index().iterrows()]
+        gaps = gaps / both[REFERENCE]
+    return [{"seed": int(seed), twin: float(row[twin]), REFERENCE: float(row[REFERENCE]), "gap": float(gaps[seed])}
+            for seed, row in both.sort_index().iterrows()]
+
+
+def _against_reference(comparison: Comparison) -> dict[str, list[dict]]:
+    """agreement() of every twin shown but the reference that has any: twin -> its rows."""
+    found = {twin: agreement(comparison, twin) for twin in comparison.twins if twin != REFERENCE}
+    return {twin: rows for twin, rows in found.items() if rows}
 
 
 def _metric(comparison: Comparison) -> str:
@@ -133,14 +149,32 @@ def _metric(comparison: Comparison) -> str:
 
 
 def agreement_line(comparison: Comparison) -> str:
-    """One sentence: the largest gap between the twins on test over the seeds both completed."""
-    rows = agreement(comparison)
-    if not rows:
-        return ""
-    worst = max(rows, key=lambda row: row["gap"])
-    unit = "% relative perplexity" if _metric(comparison) == "perplexity" else "points of accuracy"
-    return (f"Largest test gap |NumPy − TensorFlow| over {len(rows)} seed{'s' * (len(rows) > 1)}: "
-            f"{worst['gap']:.2f} {unit} (seed {worst['seed']}).")
+    """One sentence per twin: its largest gap to the reference on test over the seeds both completed."""
+    sentences = []
+    for twin, rows in _against_reference(comparison).items():
+        worst = max(rows, key=lambda row: row["gap"])
+        unit = "% relative perplexity" if _metric(comparison) == "perplexity" else "points of accuracy"
+        sentences.append(f"Largest test gap |{LABELS[twin]} − {LABELS[REFERENCE]}| over {len(rows)} "
+                         f"seed{'s' * (len(rows) > 1)}: {worst['gap']:.2f} {unit} (seed {worst['seed']}).")
+    return " ".join(sentences)
+
+
+def _per_seed_table(comparison: Comparison, gaps: dict[str, list[dict]]) -> str:
+    """Each seed's test figure of every twin with a gap and of the reference, and each gap ("—": no run)."""
+    metric = _metric(comparison)
+    unit = "% of TF" if metric == "perplexity" else "points"
+    by_seed: dict[int, dict] = {}
+    for twin, rows in gaps.items():
+        for r in rows:
+            cells = by_seed.setdefault(r["seed"], {})
+            cells.update({twin: r[twin], REFERENCE: r[REFERENCE], f"gap {twin}": r["gap"]})
+    shown = [twin for twin in comparison.twins if twin in gaps or twin == REFERENCE]
+    gap_name = {twin: f"gap ({unit})" if len(gaps) == 1 else f"{LABELS[twin]} gap ({unit})" for twin in gaps}
+    return table([{"seed": str(seed),
+                   **{LABELS[twin]: _format([cells[twin]], metric) if twin in cells else "—" for twin in shown},
+                   **{gap_name[twin]: f"{cells[f'gap {twin}']:.2f}" if f"gap {twin}" in cells else "—"
+                      for twin in gaps}}
+                  for seed, cells in sorted(by_seed.items())])
 
 
 def comparison_markdown(comparison: Comparison, name: str) -> str:
@@ -152,7 +186,7 @@ def comparison_markdown(comparison: Comparison, name: str) -> str:
         quick = " (quick smoke run: a small subset, not a result)" if first["quick"] else ""
         sizes = ", ".join(f"{k} {v:,}" for k, v in first["split_sizes"].items())
         lines = [
-            f"# {first['task']}: NumPy twin vs TensorFlow twin{quick}",
+            f"# {first['task']}: {' vs '.join(f'{LABELS[twin]} twin' for twin in comparison.twins)}{quick}",
             "",
             f"Config `{first['config_file']}` (settings digest `{first['settings_digest']}`), seeds "
             f"{', '.join(map(str, comparison.seeds))}; data split: {sizes}.",
@@ -163,13 +197,9 @@ def comparison_markdown(comparison: Comparison, name: str) -> str:
             comparison_table(comparison),
             "",
         ]
-    rows = agreement(comparison)
-    if rows:
-        metric = _metric(comparison)
-        gap = "gap (% of TF)" if metric == "perplexity" else "gap (points)"
-        lines += [f"Per seed, test {metric}:", "", table([
-            {"seed": str(r["seed"]), "NumPy": _format([r["numpy"]], metric),
-             "TensorFlow": _format([r["tensorflow"]], metric), gap: f"{r['gap']:.2f}"} for r in rows]), ""]
+    gaps = _against_reference(comparison)
+    if gaps:
+        lines += [f"Per seed, test {_metric(comparison)}:", "", _per_seed_table(comparison, gaps), ""]
     undone = [(run, [e["epoch"] for e in run["history"] if "undone" in e]) for run in comparison.complete()]
     if any(epochs for _, epochs in undone):
         first_run = undone[0][0]
@@ -186,7 +216,8 @@ def comparison_markdown(comparison: Comparison, name: str) -> str:
                          f"{run.get('message', '')}")
     for (twin, seed), why in sorted(comparison.failed.items()):
         lines.append(f"- {LABELS[twin]} seed {seed} failed: {why}")
-    for twin, label in LABELS.items():
+    for twin in comparison.twins:
+        label = LABELS[twin]
         missing = [seed for seed, status in comparison.outcomes(twin).items() if status == "missing"]
         if missing:
             lines.append(f"- {label}: no run of these settings for seed{'s' * (len(missing) > 1)} "

@@ -21,7 +21,8 @@ def plot_curves(path: Path, runs: list[dict]) -> Optional[Path]:
     metric = runs[0]["metric"]
     fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(10, 4))
     looks = {"numpy": dict(color="tab:blue", marker="o", linewidth=3, alpha=0.6),
-             "tensorflow": dict(color="tab:orange", marker="x", linewidth=1.2)}  # drawn on top: both stay visible
+             "pytorch": dict(color="tab:green", marker="s", linewidth=2, alpha=0.7, markersize=4),
+             "tensorflow": dict(color="tab:orange", marker="x", linewidth=1.2)}  # drawn on top: all stay visible
     for twin, label in LABELS.items():
         histories = [r["history"] for r in runs if r["twin"] == twin and r["history"]]
         if not histories:

@@ -36,7 +36,7 @@ from ..paths import CONFIG_DIR
 from ..provenance import environment
 from ..recipe.config import load_config
 from ..recipe.tasks import TASKS, model_spec
-from ..twins import NAMES, PYTORCH
+from ..twins import DEFAULT, PYTORCH
 from . import step_profile
 from .synthetic import Case, random_batch, random_weights
 
@@ -131,7 +131,7 @@ def _in_fresh_process(name: str, twin: str, repeats: int, steps: int) -> dict:
 def run_bench(tasks=tuple(TASKS), rounds: int = 5, repeats: int = 5, steps: int = 5, progress: bool = True) -> dict:
     """Every case of the tasks: `rounds` rounds of one fresh process per contender (the twins, then PyTorch
     when pytorch_python() finds it), alternating; medians, min–max and ratios."""
-    contenders = NAMES + ((PYTORCH,) if pytorch_python() else ())
+    contenders = DEFAULT + ((PYTORCH,) if pytorch_python() else ())  # the PyTorch twin: not yet benched
     gemm = _in_fresh_process("-", "gemm", 0, 0)
     report = {"method": {"rounds": rounds, "repeats_per_process": repeats, "steps_per_repeat": steps,
                          "warmup_steps": 3, "order": f"{', '.join(contenders)}, alternating, one fresh process each"},

@@ -20,23 +20,25 @@ from ..recipe.dropout import with_dropout
 from ..recipe.tasks import TaskData, prepare_task
 from ..training.lockstep import lockstep
 from ..training.loop import plateau_schedule
-from ..twins import NAMES, load
+from ..twins import DEFAULT, load
 from .parity import relative_difference
 
 REPORT_STEPS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 
 
-def trajectory_divergence(config: dict, steps: int, data_root: Optional[Path] = None) -> dict:
-    """Both twins, float64, `steps` SGD steps of the config's training: the gap after REPORT_STEPS.
+def trajectory_divergence(config: dict, steps: int, data_root: Optional[Path] = None,
+                          pair: tuple[str, str] = DEFAULT) -> dict:
+    """Two twins (`pair`: a twin, then the one it is measured against), float64, `steps` SGD steps of the
+    config's training: the gap after REPORT_STEPS.
 
-    Returns {"steps", "rows": [{"step", "epoch", "loss numpy", "loss tensorflow", "grad norm",
-    "clipped", "weight gap"}]}; the weight gap is the largest max|NumPy − TF| / max|TF| over the weights.
+    Returns {"steps", "twins": pair, "rows": [{"step", "epoch", "loss <a>", "loss <b>", "grad norm",
+    "clipped", "weight gap"}]}; the weight gap is the largest max|a − b| / max|b| over the weights.
     """
     config = {**config, "training": {**config["training"], "dtype": "float64"}}
     task = prepare_task(config, data_root)
     t = config["training"]
     schedule = plateau_schedule(t, [])  # no epoch ends here, so none is undone
-    twins = [load(name) for name in NAMES]
+    twins = [load(name) for name in pair]
     epochs = []  # the epoch of each step planned so far
 
     def plan():  # each epoch starts from a zero state, as in training
@@ -51,14 +53,15 @@ def trajectory_divergence(config: dict, steps: int, data_root: Optional[Path] = 
         if step in REPORT_STEPS or step == steps:
             ours, theirs = (twin.get_weights(model) for twin, model in zip(twins, models))
             rows.append({
-                "step": step, "epoch": epoch + 1, "loss numpy": results[0].loss, "loss tensorflow": results[1].loss,
+                "step": step, "epoch": epoch + 1,
+                f"loss {pair[0]}": results[0].loss, f"loss {pair[1]}": results[1].loss,
                 "grad norm": results[0].grad_norm,
                 "clipped": t["clip_norm"] is not None and results[0].grad_norm > t["clip_norm"],
                 "weight gap": max(relative_difference(ours[name], theirs[name]) for name in theirs),
             })
         if step == steps:
             break
-    return {"steps": steps, "rows": rows}
+    return {"steps": steps, "twins": list(pair), "rows": rows}
 
 
 def _training_batches(task: TaskData, config: dict) -> Iterator[tuple[int, bool, Batch]]:

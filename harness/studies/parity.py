@@ -1,9 +1,9 @@
 """Numerical parity of the twins: same weights and inputs in, same numbers out.
 
-For each task's model shape (small synthetic sizes), both twins get the same
-canonical weights and batches. We compare logits, loss, final state and every
-gradient in float64 and float32, then a float64 training trajectory of SGD
-steps with clipping active, comparing every weight at the end.
+For each task's model shape (small synthetic sizes), each twin and the reference
+(TensorFlow) get the same canonical weights and batches. We compare logits, loss,
+final state and every gradient in float64 and float32, then a float64 training
+trajectory of SGD steps with clipping active, comparing every weight at the end.
 
 Relative difference of an array a against the reference b (TensorFlow):
     max |a - b| / max |b|
@@ -18,7 +18,7 @@ from twin_contract import Feature, ModelSpec, Schedule
 
 from ..recipe.tasks import TASKS, Task
 from ..training.lockstep import lockstep
-from ..twins import NAMES, load
+from ..twins import NAMES, REFERENCE, available, load
 from .synthetic import Case, random_batch, random_weights
 
 
@@ -63,8 +63,9 @@ def relative_difference(a, b) -> float:
     return float(diff / scale) if scale > 0 else float(diff)
 
 
-def gradient_parity(case: Case, dtype: str, numpy_twin, tensorflow_twin, seed: int = 0) -> dict[str, float]:
-    """Relative differences of logits, loss, final state and each gradient on one batch.
+def gradient_parity(case: Case, dtype: str, twin, reference, seed: int = 0) -> dict[str, float]:
+    """Relative differences of logits, loss, final state and each gradient on one batch: `twin` against
+    `reference` (both twin modules).
 
     With carries_state, the compared batch starts from the state the first batch ends in.
     """
@@ -72,11 +73,11 @@ def gradient_parity(case: Case, dtype: str, numpy_twin, tensorflow_twin, seed: i
     weights = random_weights(case.spec, rng)
     first, second = random_batch(case, rng), random_batch(case, rng)
     outputs = []
-    for twin in (numpy_twin, tensorflow_twin):
-        model = twin.build_model(case.spec, weights, dtype)
-        state = twin.predict(model, first)[2] if case.carries_state else None
-        logits = twin.predict(model, second, state)[0]
-        loss, grads, final = twin.loss_and_grads(model, second, state)
+    for module in (twin, reference):
+        model = module.build_model(case.spec, weights, dtype)
+        state = module.predict(model, first)[2] if case.carries_state else None
+        logits = module.predict(model, second, state)[0]
+        loss, grads, final = module.loss_and_grads(model, second, state)
         outputs.append((logits, loss, final, grads))
     (logits_np, loss_np, final_np, grads_np), (logits_tf, loss_tf, final_tf, grads_tf) = outputs
     row = {
@@ -92,10 +93,8 @@ def gradient_parity(case: Case, dtype: str, numpy_twin, tensorflow_twin, seed: i
     return row
 
 
-def trajectory_parity(
-    case: Case, numpy_twin, tensorflow_twin, num_updates: int = 100, seed: int = 0
-) -> dict[str, float]:
-    """Train both twins num_updates SGD steps in float64 from the same weights on the same batches.
+def trajectory_parity(case: Case, twin, reference, num_updates: int = 100, seed: int = 0) -> dict[str, float]:
+    """Train `twin` and `reference` num_updates SGD steps in float64 from the same weights on the same batches.
 
     Returns the relative difference of every weight at the end, of the per-step losses,
     and the fraction of steps whose gradient was clipped.
@@ -106,12 +105,12 @@ def trajectory_parity(
     schedule = TRAJECTORY_SCHEDULE
     plan = ((batches[step % len(batches)], schedule.learning_rate(step // STEPS_PER_EPOCH), schedule.clip_norm,
              False) for step in range(num_updates))
-    twins = (numpy_twin, tensorflow_twin)
+    twins = (twin, reference)
     losses, norms = [], []
     for models, results in lockstep(twins, case.spec, weights, "float64", plan, case.carries_state):
         losses.append([r.loss for r in results])
         norms.append(results[0].grad_norm)
-    w_np, w_tf = (twin.get_weights(model) for twin, model in zip(twins, models))
+    w_np, w_tf = (module.get_weights(model) for module, model in zip(twins, models))
     losses_np, losses_tf = np.array(losses).T
     norms_np = np.array(norms)
     row = {name: relative_difference(w_np[name], w_tf[name]) for name in w_tf}
@@ -121,22 +120,34 @@ def trajectory_parity(
 
 
 def run_parity(num_updates: int = 100, twins=None) -> dict:
-    """All cases, both dtypes, and the trajectories, as one JSON-ready dict (with its thresholds).
+    """Every twin against the reference on all cases, both dtypes, and the trajectories, as one JSON-ready dict
+    (with its thresholds): {"reference", "twins": {name: {"gradients": {dtype: {case: row}}, "trajectory":
+    {case: row}}}, "missing": twins not installed, ...}.
 
-    TensorFlow runs with op determinism on, so the figures are the same from run to run.
-    twins: (NumPy twin, TensorFlow twin) modules; default the registry's (harness/twins.py).
+    TensorFlow runs with op determinism (and PyTorch with its deterministic algorithms), so the figures are
+    the same from run to run. twins: {name: module}, the reference among them; default the registry's
+    installed twins (harness/twins.py).
     """
-    numpy_twin, tensorflow_twin = twins or [load(name) for name in NAMES]
+    if twins is None:
+        installed = [name for name in NAMES if available(name)]
+        twins = {name: load(name) for name in installed}
+    reference = twins[REFERENCE]
     import tensorflow as tf  # loaded by the TensorFlow twin
 
     tf.config.experimental.enable_op_determinism()
-    report = {"gradients": {}, "trajectory": {}, "num_updates": num_updates,
-              "schedule": vars(TRAJECTORY_SCHEDULE), "steps_per_epoch": STEPS_PER_EPOCH, "thresholds": THRESHOLDS}
-    for dtype in ("float64", "float32"):
-        report["gradients"][dtype] = {
-            case.name: gradient_parity(case, dtype, numpy_twin, tensorflow_twin) for case in PARITY_CASES
+    if "pytorch" in twins:
+        import torch  # loaded by the PyTorch twin
+
+        torch.use_deterministic_algorithms(True)
+    report = {"reference": REFERENCE, "twins": {}, "missing": [name for name in NAMES if name not in twins],
+              "num_updates": num_updates, "schedule": vars(TRAJECTORY_SCHEDULE), "steps_per_epoch": STEPS_PER_EPOCH,
+              "thresholds": THRESHOLDS}
+    for name, twin in twins.items():
+        if name == REFERENCE:
+            continue
+        report["twins"][name] = {
+            "gradients": {dtype: {case.name: gradient_parity(case, dtype, twin, reference) for case in PARITY_CASES}
+                          for dtype in ("float64", "float32")},
+            "trajectory": {case.name: trajectory_parity(case, twin, reference, num_updates) for case in PARITY_CASES},
         }
-    report["trajectory"] = {
-        case.name: trajectory_parity(case, numpy_twin, tensorflow_twin, num_updates) for case in PARITY_CASES
-    }
     return report
