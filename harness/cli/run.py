@@ -31,7 +31,7 @@ LOCK_HELD = "LSTM_TWINS_LOCK_HELD"  # set by compare for its train processes: th
 
 
 def add_compare_and_train(commands) -> None:
-    for name, text in (("compare", "train both twins (or one) on a task and write the comparison"),
+    for name, text in (("compare", "train the twins (--twins) on a task and write the comparison"),
                        ("train", "train one twin on a task and write its JSON (what compare runs per twin)")):
         sub = commands.add_parser(name, help=text)
         add_config_arguments(sub)

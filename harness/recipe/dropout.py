@@ -1,10 +1,10 @@
-"""Dropout masks, drawn by the harness and handed to both twins in the batch (Batch.dropout).
+"""Dropout masks, drawn by the harness and handed to every twin in the batch (Batch.dropout).
 
 Zaremba et al. 2014's non-recurrent dropout: on each LSTM layer's input (the embedding's output
 first, then between layers) and on the output layer's input, never on the recurrent connections.
 Each mask entry is 0 with probability p, else 1/(1 − p) (inverted dropout: nothing to rescale at
 evaluation, where there are no masks). A training step's masks depend only on (seed, epoch, step),
-so a resumed run draws the same ones, and both twins multiply the same numbers in.
+so a resumed run draws the same ones, and every twin multiplies the same numbers in.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Initial weights, generated once by the harness in NumPy from the seed, for both twins."""
+"""Initial weights, generated once by the harness in NumPy from the seed, for every twin."""
 
 from __future__ import annotations
 

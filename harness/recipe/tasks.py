@@ -4,7 +4,7 @@ its initial weights and the batches.
 Everything the harness knows of a task is in its record: config validation, the command line,
 bench, parity, the README and the tests read it. Adding a task means one record, one loader
 (in data/) and one config. Everything a run gets is decided once, from the config's seed, and
-handed to both twins alike.
+handed to every twin alike.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The learning curves of one config's runs: both twins' loss and metric per epoch (curves.png)."""
+"""The learning curves of one config's runs: every twin's loss and metric per epoch (curves.png)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ..twins import LABELS
 
 
 def plot_curves(path: Path, runs: list[dict]) -> Optional[Path]:
-    """Both twins' loss and metric per epoch (mean over seeds, band from min to max), written atomically."""
+    """Every twin's loss and metric per epoch (mean over seeds, band from min to max), written atomically."""
     import matplotlib
 
     matplotlib.use("Agg")

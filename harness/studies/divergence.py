@@ -5,7 +5,7 @@ steps a large learning rate can amplify that rounding exponentially, as in any c
 system: the gap then grows by orders of magnitude every few steps, and two runs that
 start bit-identical end in different (equally good) minima. A real difference in the
 math would show at step 1 instead. `python -m harness divergence` tells the two apart:
-both twins train in float64 from the config's initial weights on its batches, and the
+two twins (by default NumPy and TensorFlow) train in float64 from the config's initial weights on its batches, and the
 largest relative weight gap is recorded after selected steps.
 """
 
