@@ -150,8 +150,9 @@ class _Steps:
         else:  # real steps first, in order (a stable sort puts False after True)
             self.order = torch.sort((~mask).to(torch.int8), dim=1, stable=True).indices  # (N, T)
         # step t of a row reads the output of its last real step so far: its place among the gathered ones
-        self.latest = (torch.cumsum(mask, dim=1) - 1).clamp(min=0)  # (N, T)
-        self.before_first = torch.cumsum(mask, dim=1) == 0  # (N, T): no real step yet
+        seen = torch.cumsum(mask, dim=1)  # (N, T): real steps up to and including t
+        self.latest = (seen - 1).clamp(min=0)
+        self.before_first = seen == 0  # no real step yet
 
     def run(self, lstm: nn.LSTM, x: torch.Tensor, state):
         """x (N, T, D) -> outputs (N, T, K·H) and the final (h, c) after each row's last real step (the
