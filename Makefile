@@ -10,7 +10,7 @@ export LSTM_TWINS_DATA ?= $(abspath ../shared/data)
 endif
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: install test test-slow parity data compare compare-all sweep readme bench clean clean-cache
+.PHONY: install test test-slow parity data compare compare-all sweep readme bench check clean clean-cache
 
 TASK ?= mnist
 QUICK ?=
@@ -21,6 +21,8 @@ DOWNLOAD ?=
 JOBS ?= 1
 RAY ?=
 THREADS ?=
+TWINS ?=
+TWIN ?=
 # A switch (QUICK, RESUME, DOWNLOAD) is on for 1, yes, true or on, off for 0, no, false, off or empty;
 # any other value stops make with one line before anything runs.
 TRUE := 1 y yes true on Y Yes YES True TRUE On ON
@@ -29,7 +31,9 @@ on = $(if $(filter-out $(TRUE) $(FALSE),$($(1))),$(error $(1)=$($(1)) is neither
 (0, no, false, off, or empty)),$(filter $(TRUE),$($(1))))
 SWITCHES_CHECKED := $(foreach switch,QUICK RESUME DOWNLOAD,$(call on,$(switch)))
 SWEEP_OPTIONS = $(if $(RAY),--ray $(RAY),--jobs $(JOBS)) $(if $(THREADS),--threads-per-run $(THREADS))
-RUN_OPTIONS = $(if $(call on,QUICK),--quick) $(if $(call on,RESUME),--resume) $(if $(SEEDS),--seeds $(SEEDS))
+TWINS_OPTION = $(if $(TWINS),--twins $(TWINS))
+RUN_OPTIONS = $(if $(call on,QUICK),--quick) $(if $(call on,RESUME),--resume) $(if $(SEEDS),--seeds $(SEEDS)) \
+	$(TWINS_OPTION)
 
 install: $(STAMP)
 
@@ -61,8 +65,12 @@ sweep: $(STAMP)
 	$(PY) -m harness sweep $(if $(CONFIG),--config $(CONFIG),--task $(TASK)) $(RUN_OPTIONS) $(SWEEP_OPTIONS)
 
 bench: $(STAMP)
-	$(PY) -m harness bench
+	$(PY) -m harness bench $(TWINS_OPTION)
 	$(PY) -m harness readme
+
+check: $(STAMP)
+	$(if $(TWIN),,$(error name the twin to check: make check TWIN=path/to/my_lstm.py (or a module, or numpy, pytorch, tensorflow)))
+	$(PY) -m harness check $(TWIN)
 
 readme: $(STAMP)
 	$(PY) -m harness readme

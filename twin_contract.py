@@ -15,6 +15,8 @@ gets the same message whichever twin it is handed to.
 
 from __future__ import annotations
 
+import inspect
+import re
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Optional, Protocol, runtime_checkable
 
@@ -190,9 +192,30 @@ class StepResult(NamedTuple):
     state: State  # final LSTM state of the batch, to carry into the next one
 
 
+# The parts of the LSTM family a twin may leave out: a module that sets UNSUPPORTED = {"bidirectional", ...}
+# (names from here) is judged only on the rest; `harness check` shows the cases that need them as
+# "not supported", never as passed.
+FAMILY = {
+    "float32": "computes in float32",
+    "float64": "computes in float64",
+    "embedding": "token inputs through an embedding (ModelSpec.vocab_size)",
+    "frozen_embedding": "an embedding without gradient (train_embedding False)",
+    "mask": "padded steps (Batch.mask), the state carried through them",
+    "carried_state": "a State handed in, the final one handed out (the language model)",
+    "layers": "stacked LSTMs (ModelSpec.layers > 1)",
+    "bidirectional": "a backward direction over the real steps",
+    "dropout": "the harness's dropout masks (Batch.dropout)",
+    "tie_embeddings": "the output kernel as the embedding's transpose",
+    "features": "word features beside the word vector",
+    "max_pooling": "the pooled head's max over the real steps",
+}
+
+
 @runtime_checkable
 class Twin(Protocol):
-    """What both twins (the modules impl_numpy and impl_tensorflow) provide, with these signatures."""
+    """What every twin (the modules impl_numpy, impl_pytorch, impl_tensorflow, or one of your own) provides,
+    with these signatures. NAME names its runs' files: lower-case letters, digits and _, starting with a letter.
+    Optionally UNSUPPORTED, a set of FAMILY names the twin leaves out."""
 
     NAME: str
 
@@ -214,6 +237,55 @@ class Twin(Protocol):
         self, model: Any, batch: Batch, lr: float, clip_norm: Optional[float], state: Optional[State] = None
     ) -> StepResult:
         """One SGD step at learning rate `lr`, the gradients first clipped to global norm `clip_norm` (None: not)."""
+
+
+def contract_problems(module) -> list[str]:
+    """One line per way `module` breaks the Twin interface: a missing or ill-formed NAME, a missing function,
+    one whose parameters are not the Twin's (extra ones need defaults), an UNSUPPORTED name not in FAMILY."""
+    problems = []
+    name = getattr(module, "NAME", None)
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        problems.append(f"NAME is {name!r}; expected a string of lower-case letters, digits and _ "
+                        "(it names the run files)")
+    for function in ("build_model", "get_weights", "predict", "loss_and_grads", "train_step"):
+        expected = list(inspect.signature(getattr(Twin, function)).parameters.values())[1:]  # without self
+        found = getattr(module, function, None)
+        if found is None:
+            problems.append(f"{function} is missing")
+            continue
+        if not callable(found):
+            problems.append(f"{function} is not a function")
+            continue
+        try:
+            parameters = list(inspect.signature(found).parameters.values())
+        except (TypeError, ValueError):
+            continue  # a builtin without a signature: called as it is
+        wanted = f"{function}({', '.join(p.name for p in expected)})"
+        names = [p.name for p in parameters[: len(expected)]]
+        if names != [p.name for p in expected]:
+            problems.append(f"{function}({', '.join(p.name for p in parameters)}) should be {wanted}")
+        elif any(p.default is inspect.Parameter.empty for p, e in zip(parameters, expected)
+                 if e.default is not inspect.Parameter.empty):
+            problems.append(f"{function}: give {', '.join(e.name for e in expected if e.default is not e.empty)} "
+                            f"the Twin's defaults, as in {wanted}")
+        elif any(p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                 for p in parameters[len(expected):]):
+            problems.append(f"{function}'s parameters beyond {wanted} need defaults")
+    unsupported = getattr(module, "UNSUPPORTED", frozenset())
+    if isinstance(unsupported, str) or not all(isinstance(part, str) for part in _iterable(unsupported)):
+        problems.append(f"UNSUPPORTED is {unsupported!r}; expected a set of names from twin_contract.FAMILY")
+    else:
+        unknown = sorted(set(unsupported) - set(FAMILY))
+        if unknown:
+            problems.append(f"UNSUPPORTED names {unknown}, not parts of twin_contract.FAMILY {sorted(FAMILY)}")
+    return problems
+
+
+def _iterable(value) -> tuple:
+    try:
+        return tuple(value)
+    except TypeError:
+        return (None,)
 
 
 @dataclass(frozen=True)

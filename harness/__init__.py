@@ -10,8 +10,8 @@
 
 The ground floor, which every room may import and which imports nothing of the project (but errors):
 paths.py (where files go), errors.py (BadInput, the one error type a command ends on), atomic_files.py
-(atomic writes, locks), twins.py (the registry of twins), provenance.py (commit, versions, threads, memory).
-bench_pytorch.py is a script of its own (PyTorch and NumPy only), run by `make bench` in a separate process.
+(atomic writes, locks), stopping.py (signals, children that end with their parent), twins.py (the registry
+of twins), provenance.py (commit, versions, threads, memory).
 TensorFlow (through the twins' registry), Ray and PyTorch are imported lazily, where used: they are heavy
 optional libraries, not a way around an import circle.
 """

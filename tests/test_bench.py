@@ -1,12 +1,9 @@
 """The benchmark's pieces: shapes from the configs, FLOP counting, one twin per process, alternation, the table."""
 
-import dataclasses
 import json
-import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,10 +14,11 @@ from harness import paths
 from harness.cli import main
 from harness.reports import bench_page
 from harness.reports.bench_page import bench_markdown
-from harness.studies.bench import BenchError, bench_cases
+from harness.studies.bench import bench_cases
 from harness.studies.bench_worker import time_twin
 from harness.studies.synthetic import Case
-from harness.twins import MODULES
+from harness import twins
+from harness.twins import MODULES, available
 from twin_contract import ModelSpec
 
 
@@ -68,7 +66,11 @@ def test_time_twin_times_repeats_and_rejects_a_diverging_model():
         time_twin(case, Broken, warmup=1, repeats=1, steps=1)
 
 
-@pytest.mark.parametrize("twin, other", [("numpy", "impl_tensorflow"), ("tensorflow", "impl_numpy")])
+needs_torch = pytest.mark.skipif(not available("pytorch"), reason="PyTorch, an optional extra: pip install -e '.[torch]'")
+
+
+@pytest.mark.parametrize("twin, other", [("numpy", "impl_tensorflow"), ("tensorflow", "impl_numpy"),
+                                         pytest.param("pytorch", "impl_numpy", marks=needs_torch)])
 def test_a_bench_process_loads_one_twin_only(twin, other):
     done = subprocess.run([sys.executable, "-m", "harness.studies.bench_worker", "mnist", twin, "1", "1"], capture_output=True,
                           text=True)
@@ -92,12 +94,12 @@ def test_bench_alternates_fresh_processes_and_reports_medians(monkeypatch):
                 "threads": {"twin": twin}, "versions": {}, "twins_loaded": [MODULES[twin]]}
 
     monkeypatch.setattr(bench, "_in_fresh_process", fake_process)
-    monkeypatch.setattr(bench, "pytorch_python", lambda: None)  # the twins only, whatever this machine has
-    report = bench.run_bench(["mnist"], rounds=5, progress=False)
+    report = bench.run_bench(["mnist"], rounds=5, progress=False, twins=("tensorflow", "numpy"))
     assert calls == [("-", "gemm")] + [("mnist", "numpy"), ("mnist", "tensorflow")] * 5
     row = report["tasks"]["mnist"]
     assert (row["numpy"]["samples_per_second"], row["numpy"]["min"], row["numpy"]["max"]) == (300.0, 100.0, 500.0)
-    assert row["tensorflow"]["samples_per_second"] == 60.0 and row["speedup"] == 5.0  # ratio of the medians
+    assert row["tensorflow"]["samples_per_second"] == 60.0
+    assert row["numpy_over"] == {"tensorflow": 5.0}  # the ratio of the medians
     assert row["numpy"]["threads"] == {"twin": "numpy"} and report["method"]["rounds"] == 5
 
 
@@ -132,7 +134,7 @@ def test_bench_table():
                      "gemm_fraction": 0.41, "peak_rss_mib": 200.0, "tokens_per_second": 84000.0},
            "tensorflow": {"samples_per_second": 1000.0, "min": 950.0, "max": 1040.0, "peak_rss_mib": 800.0,
                           "tokens_per_second": 28000.0},
-           "speedup": 3.0}
+           "numpy_over": {"tensorflow": 3.0}}
     table = re.sub(r" +", " ", bench_markdown({"tasks": {"mnist": row, "imdb": row}}))  # cells unpadded
     assert "| mnist | 128 | 64 × 28 | 3,000 (2,900–3,100) | 1,000 (950–1,040) | **3.00×** | — | — | 40.0 | 41% | 200 | 800 |" \
         in table
@@ -147,11 +149,11 @@ def test_bench_of_one_task_merges_into_the_report(monkeypatch, tmp_path):
                 "versions": {}, "twins_loaded": [MODULES[twin]]}
 
     monkeypatch.setattr(bench, "_in_fresh_process", fake_process)
-    monkeypatch.setattr(bench, "pytorch_python", lambda: None)
     monkeypatch.setattr(paths, "RESULTS_DIR", tmp_path)
-    assert main(["bench", "--task", "mnist", "--task", "imdb", "--rounds", "1"]) == 0
+    twins = ["--twins", "numpy", "tensorflow"]
+    assert main(["bench", "--task", "mnist", "--task", "imdb", "--rounds", "1", *twins]) == 0
     before = json.loads((tmp_path / "bench.json").read_text())
-    assert main(["bench", "--task", "imdb", "--rounds", "1"]) == 0
+    assert main(["bench", "--task", "imdb", "--rounds", "1", *twins]) == 0
     after = json.loads((tmp_path / "bench.json").read_text())
     assert list(after["tasks"]) == ["mnist", "imdb"] and after["tasks"]["mnist"] == before["tasks"]["mnist"]
 
@@ -165,7 +167,7 @@ def test_bench_batches_are_the_parity_generators_at_the_real_shapes():
     assert batch.inputs.shape == (32, 48) and batch.mask[0].all() and not batch.mask.all()
 
 
-def test_bench_times_pytorch_third_when_an_interpreter_has_it(monkeypatch):
+def test_bench_times_every_installed_twin_in_the_registry_order(monkeypatch):
     calls = []
 
     def fake_process(task, name, repeats, steps):
@@ -174,27 +176,42 @@ def test_bench_times_pytorch_third_when_an_interpreter_has_it(monkeypatch):
             return {"gemm_gflops": 100.0, "threads": {}}
         speed = {"numpy": 300.0, "tensorflow": 100.0, "pytorch": 200.0}[name]
         return {"samples_per_second": speed, "tokens_per_second": speed, "peak_rss_mib": 10.0, "threads": {},
-                "versions": {"torch": "9.9"} if name == "pytorch" else {}, "twins_loaded": []}
+                "versions": {"torch": "9.9", "tensorflow": "8.8"}, "twins_loaded": []}
 
     monkeypatch.setattr(bench, "_in_fresh_process", fake_process)
-    monkeypatch.setattr(bench, "pytorch_python", lambda: "/some/python")
+    monkeypatch.setattr(bench, "available", lambda name: True)  # every extra installed
+    monkeypatch.setattr(twins, "available", lambda name: True)
     report = bench.run_bench(["mnist"], rounds=2, progress=False)
-    assert calls == ["gemm"] + ["numpy", "tensorflow", "pytorch"] * 2
-    row = report["tasks"]["mnist"]
-    assert row["speedup"] == 3.0 and row["speedup_over_pytorch"] == 1.5
-    assert "| NumPy / PyTorch |" in re.sub(r" +", " ", bench_markdown(report)) and "**1.50×**" in bench_markdown(report)
-    assert "PyTorch 9.9 (an outside reference" in bench_page.bench_summary({**report, "threads": {
-        "environment": {}, "blas_pools": []}})
+    assert calls == ["gemm"] + ["numpy", "pytorch", "tensorflow"] * 2
+    assert report["tasks"]["mnist"]["numpy_over"] == {"pytorch": 1.5, "tensorflow": 3.0}
+    table = re.sub(r" +", " ", bench_markdown(report))
+    assert ("| NumPy samples/s (min–max) | TF samples/s (min–max) | PyTorch samples/s (min–max) | NumPy / TF "
+            "| NumPy / PyTorch |") in table
+    assert "| **3.00×** | **1.50×** |" in table
+    report = {**report, "threads": {"environment": {}, "blas_pools": []}, "machine": {"processor": "x", "cpus": 2},
+              "versions": {"numpy": "7.7"}, "blas": "OpenBLAS", "git_commit": "abc"}
+    page = bench_page.bench_page(report)
+    assert "5 rounds" not in page and "2 rounds alternating the NumPy, TensorFlow and PyTorch twins" in page
+    assert "TensorFlow 8.8, PyTorch 9.9" in page and "NumPy twin vs TensorFlow twin vs PyTorch twin" in page
 
 
-def test_a_wrong_pytorch_interpreter_is_one_clear_error(monkeypatch, tmp_path):
-    monkeypatch.setenv(bench.TORCH_PYTHON_VARIABLE, str(tmp_path / "no-python"))
-    with pytest.raises(BenchError, match="LSTM_TWINS_TORCH_PYTHON=.*no executable file"):
-        bench.pytorch_python()
-    done = subprocess.run([sys.executable, "-m", "harness", "bench", "--task", "mnist", "--rounds", "1"],
-                          capture_output=True, text=True, env={**os.environ, "LSTM_TWINS_RESULTS": str(tmp_path)})
-    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "no executable file" in done.stderr
+def test_a_bench_needs_the_numpy_twin_and_another_installed_one(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(paths, "RESULTS_DIR", tmp_path)
+    assert main(["bench", "--twins", "tensorflow", "pytorch"]) == 2
+    assert "name numpy and another twin" in capsys.readouterr().err
+    assert main(["bench", "--twins", "numpy"]) == 2
+    monkeypatch.setattr(twins, "available", lambda name: name != "pytorch")
+    assert main(["bench", "--twins", "numpy", "pytorch"]) == 2
+    assert "pip install -e '.[torch]'" in capsys.readouterr().err
     assert not (tmp_path / "bench.json").exists()
+
+
+def test_rows_of_the_retired_bench_form_are_not_merged(tmp_path):
+    """Rows from before the PyTorch twin (PyTorch then an outside model) are not shown as the twin's."""
+    old = {"tasks": {"imdb": {"measured": {}, "numpy": {}, "tensorflow": {}, "pytorch": {}, "speedup": 2.0}}}
+    (tmp_path / "bench.json").write_text(json.dumps(old))
+    assert bench.merged({"tasks": {"mnist": {"numpy_over": {}}}}, tmp_path / "bench.json")["tasks"] == {
+        "mnist": {"numpy_over": {}}}
 
 
 def test_the_page_says_which_blas_kernels_ran_and_who_chose_them():
@@ -202,30 +219,3 @@ def test_the_page_says_which_blas_kernels_ran_and_who_chose_them():
     assert bench_page.blas_kernels(threads) == "BLAS kernels: Haswell, pinned by OPENBLAS_CORETYPE=Haswell"
     threads = {"environment": {}, "blas_pools": [{"kernels": "SkylakeX"}]}
     assert bench_page.blas_kernels(threads) == "BLAS kernels: SkylakeX, chosen for this CPU"
-
-
-def _python_with_torch():
-    try:
-        return bench.pytorch_python()
-    except ValueError:
-        return None
-
-
-@pytest.mark.skipif(_python_with_torch() is None, reason="no interpreter with PyTorch (LSTM_TWINS_TORCH_PYTHON)")
-@pytest.mark.parametrize("name, pooling", [("mnist", "mean"), ("mnist", "max"), ("ptb_lm, 2 layers, dropout", "mean")])
-def test_the_pytorch_reference_is_the_same_model(name, pooling, tmp_path):
-    """Without padding (where PyTorch's LSTM has no masking) its loss on the bench batch is the twins'."""
-    import impl_numpy
-
-    case = next(c for c in bench_cases() if c.name == name)
-    case = dataclasses.replace(case, spec=dataclasses.replace(case.spec, pooling=pooling))
-    weights, batches = bench.bench_inputs(case)
-    expected = impl_numpy.loss_and_grads(impl_numpy.build_model(case.spec, weights, "float32"), batches[0])[0]
-    bench.write_case_file(case, tmp_path / "case.npz")
-    script = ("import sys; sys.path.insert(0, sys.argv[1]); from bench_pytorch import BenchModel, load_case; "
-              "case, weights, batches = load_case(sys.argv[2]); "
-              "print(BenchModel(case, weights)(batches[0], None)[0].item())")
-    done = subprocess.run([_python_with_torch(), "-c", script, str(Path(bench.__file__).parents[1]), str(tmp_path / "case.npz")],
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert float(done.stdout.split()[-1]) == pytest.approx(expected, rel=1e-5)

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-GROUND = {"paths", "errors", "atomic_files", "twins", "provenance", "bench_pytorch", "__main__", "__init__"}
 # the rooms each room may import from, besides itself and the ground floor
 BELOW = {"data": set(), "recipe": {"data"}, "training": {"recipe", "data"},
          "studies": {"training", "recipe", "data"}, "reports": {"recipe", "data"},

@@ -108,6 +108,19 @@ def test_a_killed_worker_is_reported_the_others_complete_and_resume_finishes_it(
     assert histories(folder, [2]) == resumed, "the resumed run is the run without the kill"
 
 
+def test_the_readme_a_sweep_rebuilds_lists_the_sweep_itself(tiny, tmp_path, monkeypatch):
+    from harness.cli import sweep as sweep_command
+
+    report_file = tmp_path / "results" / "sweeps" / "mine.json"
+    seen = []
+    monkeypatch.setattr(paths, "CONFIG_DIR", tmp_path)  # tiny.yaml a project config, its runs the project's
+    monkeypatch.setattr(paths, "PROJECT_RESULTS", tmp_path / "results")
+    monkeypatch.setattr(sweep_command, "update_readme", lambda: seen.append(report_file.exists()))
+    assert main(["sweep", "--config", str(tiny), "--seeds", "1", "--twins", "numpy", "--no-progress",
+                 "--report", str(report_file)]) == 0
+    assert seen == [True], "the sweep's report is written before the README is rebuilt from it"
+
+
 def test_sweep_errors_are_one_line(tiny, monkeypatch, capsys):
     assert main(["sweep", "--no-progress"]) == 2
     assert capsys.readouterr().err == "error: name the runs: --task TASK ... and/or --config FILE ...\n"

@@ -13,12 +13,12 @@ import argparse
 import sys
 
 from ..errors import BadInput
-from . import housekeeping, run, studies, sweep
+from . import check, housekeeping, run, studies, sweep
 from .options import check_environment
 
 # in the order `--help` lists them
 COMMANDS = (studies.add_parity, housekeeping.add_data, run.add_compare_and_train, sweep.add_sweep,
-            studies.add_divergence, studies.add_bench, housekeeping.add_readme, housekeeping.add_tasks,
+            studies.add_divergence, studies.add_bench, check.add_check, housekeeping.add_readme, housekeeping.add_tasks,
             housekeeping.add_clean_cache)
 
 

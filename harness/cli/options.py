@@ -16,6 +16,7 @@ from ..paths import checkpoint_folder
 from ..provenance import THREAD_VARIABLES
 from ..recipe.config import ConfigError, config_path, load_config
 from ..recipe.tasks import TASKS, prepare_task
+from ..twins import DEFAULT, NAMES, check_available, ordered, resolve
 
 THREADS_VARIABLE = "LSTM_TWINS_NUMPY_THREADS"  # the NumPy twin's (impl_numpy/parallel.py); empty is no number
 
@@ -38,6 +39,24 @@ def non_negative(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a non-negative integer")
     return value
+
+
+TWIN_HELP = (f"{', '.join(NAMES)}, or your own: path/to/twin.py, a module (mypkg.my_lstm) or an entry point "
+             "of lstm_twins.twins")
+
+
+def add_twins_argument(sub: argparse.ArgumentParser, default=DEFAULT, what: str = "the twins") -> None:
+    """--twins TWIN ...: names as resolve() takes them, read by chosen_twins()."""
+    sub.add_argument("--twins", nargs="+", default=None if default is None else list(default), metavar="TWIN",
+                     help=f"{what}: {TWIN_HELP} (default: {' '.join(default) if default else 'see above'})")
+
+
+def chosen_twins(texts) -> list[str]:
+    """The named twins' names, each once, in the registry's order, then outside twins: each found, its
+    optional extra installed, an outside one keeping the contract (BadInput before any work)."""
+    names = ordered(resolve(text) for text in texts)
+    check_available(names)
+    return names
 
 
 def add_config_arguments(sub: argparse.ArgumentParser) -> None:

@@ -15,12 +15,13 @@ from ..stopping import child_environment, stop
 from ..studies.sweep import exit_reason
 from ..training.request import RunRequest, run_request
 from ..training.run import earlier_run, run_and_write
-from ..twins import DEFAULT, check_available
-from ..twins import NAMES as TWINS
 from .options import (
+    TWIN_HELP,
     add_config_arguments,
+    add_twins_argument,
     check_tasks,
     checked_config,
+    chosen_twins,
     ensure_task_data,
     interrupted,
     non_negative,
@@ -36,10 +37,9 @@ def add_compare_and_train(commands) -> None:
         sub = commands.add_parser(name, help=text)
         add_config_arguments(sub)
         if name == "compare":
-            sub.add_argument("--twins", nargs="+", choices=TWINS, default=list(DEFAULT), metavar="TWIN",
-                             help=f"{', '.join(TWINS)} (default: {' '.join(DEFAULT)})")
+            add_twins_argument(sub)
         else:
-            sub.add_argument("--twin", choices=TWINS, required=True)
+            sub.add_argument("--twin", required=True, help=TWIN_HELP)
         sub.add_argument("--epochs", type=positive, default=None, help="override the config's epochs")
         sub.add_argument("--quick", action="store_true", help="smoke run: the config's small subset and few epochs")
         sub.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -56,7 +56,6 @@ def requests(args, twins, seeds=(None,)) -> list[RunRequest]:
     """The run of each (seed, twin), once the config checks out, the data is there and the results folder
     can be written (BadInput, before any work, when not); seed None: the config's (or --seed)."""
     path, config = checked_config(args)
-    check_available(twins)
     ensure_task_data(args)
     made = [run_request(path, config, twin, seed=seed, epochs=args.epochs, quick=args.quick, resume=args.resume,
                         data_dir=args.data_dir) for seed in seeds for twin in twins]
@@ -65,7 +64,7 @@ def requests(args, twins, seeds=(None,)) -> list[RunRequest]:
 
 
 def train(args) -> int:
-    request, = requests(args, (args.twin,))
+    request, = requests(args, chosen_twins([args.twin]))
     folder = request.folder
     lock = nullcontext() if os.environ.get(LOCK_HELD) == str(folder) else exclusive_lock(folder / ".lock")
     try:
@@ -73,7 +72,7 @@ def train(args) -> int:
             record = run_and_write(request, progress=not args.no_progress)
     except KeyboardInterrupt:
         if os.environ.get(LOCK_HELD) != str(folder):  # under compare, the parent says it
-            print(interrupted(folder, args.twin, request.seed), file=sys.stderr)
+            print(interrupted(folder, request.twin, request.seed), file=sys.stderr)
         return 130
     return 0 if record["status"] == "complete" else 3
 
@@ -94,7 +93,7 @@ def rerun_hint(request: RunRequest) -> str:
 
 def compare(args) -> int:
     """Each (seed, twin) in its own process; exit 0 only when every run completed."""
-    twins = [twin for twin in TWINS if twin in args.twins]  # each once, in the registry's order
+    twins = chosen_twins(args.twins)  # each once, in the registry's order
     made = requests(args, twins, list(dict.fromkeys(args.seeds or (None,))))  # a seed named twice runs once
     check_tasks(made)
     folder, seeds = made[0].folder, [request.seed for request in made if request.twin == twins[0]]
@@ -105,7 +104,8 @@ def compare(args) -> int:
         for request in made:
             seed, twin = request.seed, request.twin
             # each run in its own process: its own peak memory, and a crash stays its own
-            command = [sys.executable, "-m", "harness", "train", "--task", args.task, "--twin", twin,
+            command = [sys.executable, "-m", "harness", "train", "--task", args.task,
+                       "--twin", request.twin_source or twin,
                        "--config", str(request.config_file), "--seed", str(seed)]
             command += ["--epochs", str(args.epochs)] if args.epochs else []
             command += ["--data-dir", str(args.data_dir)] if args.data_dir else []

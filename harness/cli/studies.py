@@ -13,13 +13,12 @@ from ..recipe.tasks import TASKS
 from ..reports.bench_page import bench_page
 from ..reports.divergence_page import divergence_markdown
 from ..reports.parity_page import parity_failures, parity_markdown
-from ..studies.bench import merged, pytorch_python, run_bench
+from ..studies.bench import check_contenders, contenders, merged, run_bench
 from ..studies.divergence import trajectory_divergence
 from ..studies.parity import THRESHOLDS, run_parity
 from ..training.request import config_folder
-from ..twins import DEFAULT, check_available
-from ..twins import NAMES as TWINS
-from .options import add_config_arguments, checked_config, non_negative, positive
+from ..twins import DEFAULT, check_available, resolve
+from .options import TWIN_HELP, add_config_arguments, checked_config, chosen_twins, non_negative, positive
 
 
 def add_parity(commands) -> None:
@@ -34,8 +33,8 @@ def add_divergence(commands) -> None:
     add_config_arguments(sub)
     sub.add_argument("--steps", type=positive, default=200, help="SGD steps (default 200)")
     sub.add_argument("--seed", type=non_negative, default=None, help="override the config's seed")
-    sub.add_argument("--twins", nargs=2, choices=TWINS, default=list(DEFAULT), metavar="TWIN",
-                     help=f"the twin, then the one it is measured against (default: {' '.join(DEFAULT)})")
+    sub.add_argument("--twins", nargs=2, default=list(DEFAULT), metavar="TWIN",
+                     help=f"the twin, then the one it is measured against: {TWIN_HELP} (default: {' '.join(DEFAULT)})")
     sub.set_defaults(handler=divergence)
 
 
@@ -45,6 +44,8 @@ def add_bench(commands) -> None:
                      help="benchmark only this task (repeatable; default all four)")
     sub.add_argument("--rounds", type=positive, default=5,
                      help="fresh processes per twin and task, alternating (default 5)")
+    sub.add_argument("--twins", nargs="+", default=None, metavar="TWIN",
+                     help=f"the NumPy twin and those it is timed against: {TWIN_HELP} (default: every installed twin)")
     sub.set_defaults(handler=bench)
 
 
@@ -67,12 +68,13 @@ def parity(args) -> int:
 
 def divergence(args) -> int:
     path, config = checked_config(args)
-    check_available(args.twins)
+    twins = (resolve(args.twins[0]), resolve(args.twins[1]))
+    check_available(twins)
     folder = config_folder(path, effective_config(config, None, False))
     check_writable(folder)
-    report = trajectory_divergence(config, args.steps, args.data_dir, tuple(args.twins))
+    report = trajectory_divergence(config, args.steps, args.data_dir, twins)
     report = {"config_file": relative_to_project(path), "seed": config["seed"], **report}
-    name = "divergence" if tuple(args.twins) == DEFAULT else f"divergence-{'-'.join(args.twins)}"
+    name = "divergence" if twins == DEFAULT else f"divergence-{'-'.join(twins)}"
     write_json_atomic(folder / f"{name}.json", report)
     markdown = divergence_markdown(report)
     write_text_atomic(folder / f"{name}.md", markdown)
@@ -83,8 +85,9 @@ def divergence(args) -> int:
 def bench(args) -> int:
     out = paths.RESULTS_DIR
     check_writable(out)
-    pytorch_python()  # a wrong $LSTM_TWINS_TORCH_PYTHON is said before any work
-    report = merged(run_bench(args.task or tuple(TASKS), args.rounds), out / "bench.json")
+    twins = chosen_twins(args.twins) if args.twins else contenders()
+    check_contenders(twins)  # before any work
+    report = merged(run_bench(args.task or tuple(TASKS), args.rounds, twins=twins), out / "bench.json")
     write_json_atomic(out / "bench.json", report)
     page = bench_page(report)
     write_text_atomic(out / "bench.md", page)

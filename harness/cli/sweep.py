@@ -18,9 +18,7 @@ from ..reports.readme import update_readme
 from ..reports.sweep_page import summary
 from ..studies.sweep import LocalPool, RayPool, SweepError, plan, sweep, sweep_report
 from ..training.request import RunRequest
-from ..twins import DEFAULT, check_available
-from ..twins import NAMES as TWINS
-from .options import check_tasks, non_negative, positive, resume_command
+from .options import add_twins_argument, check_tasks, chosen_twins, non_negative, positive, resume_command
 
 
 def add_sweep(commands) -> None:
@@ -30,8 +28,7 @@ def add_sweep(commands) -> None:
     sub.add_argument("--config", nargs="+", type=Path, default=[], help="config files")
     sub.add_argument("--seeds", type=non_negative, nargs="+", default=None, metavar="SEED",
                      help="each config once per seed (default: each config's seed)")
-    sub.add_argument("--twins", nargs="+", choices=TWINS, default=list(DEFAULT), metavar="TWIN",
-                     help=f"{', '.join(TWINS)} (default: {' '.join(DEFAULT)})")
+    add_twins_argument(sub)
     where = sub.add_mutually_exclusive_group()
     where.add_argument("--jobs", type=positive, default=1, help="runs at a time on this machine (default 1)")
     where.add_argument("--ray", metavar="ADDRESS", help="run on the Ray cluster at ADDRESS; 'local' starts Ray here")
@@ -58,27 +55,31 @@ def run_sweep(args) -> int:
             raise SweepError(f"--report {args.report}: expected a file name ending in .json, as "
                              "results/sweeps/NAME.json")
         check_writable(args.report.parent)
-    check_available(args.twins)
+    twins = chosen_twins(args.twins)
     backend = RayPool(args.ray) if args.ray else LocalPool(args.jobs)
     tasks = {load_config(path)["task"] for path in files}
     data = data_dir(args.data_dir).absolute()  # what every worker reads, wherever it starts
     ensure([d for task in sorted(tasks) for d in TASKS[task].datasets], data, progress=not args.no_progress)
     threads = args.threads_per_run or (1 if args.ray else max(1, (os.cpu_count() or 1) // args.jobs))
-    requests = plan(files, args.seeds, args.twins, args.epochs, args.quick, args.resume, data, threads)
+    requests = plan(files, args.seeds, twins, args.epochs, args.quick, args.resume, data, threads)
     check_tasks(requests)
-    start = time.perf_counter()
+    start, report = time.perf_counter(), {}
+
+    def finish(done: list[dict]) -> None:
+        """The sweep's report first, so that the README rebuilt next lists this sweep too."""
+        report.update(sweep_report(done, time.perf_counter() - start, backend, requests))
+        if args.report:
+            write_json_atomic(args.report, report)
+            write_text_atomic(args.report.with_suffix(".md"), f"# Sweep `{args.report.stem}`\n\n{summary(report)}\n")
+        rebuild_pages(requests, done)
+
     try:
-        rows = sweep(requests, backend, progress=not args.no_progress,
-                     then=lambda done: rebuild_pages(requests, done))
+        rows = sweep(requests, backend, progress=not args.no_progress, then=finish)
     except KeyboardInterrupt:  # the runs got Ctrl-C too: each stops after its last checkpoint
         print(f"interrupted; the finished runs are written, the others resume with: {resume_command()}",
               file=sys.stderr)
         return 130
-    report = sweep_report(rows, time.perf_counter() - start, backend, requests)
     print(summary(report))
-    if args.report:
-        write_json_atomic(args.report, report)
-        write_text_atomic(args.report.with_suffix(".md"), f"# Sweep `{args.report.stem}`\n\n{summary(report)}\n")
     bad = [row for row in rows if row["outcome"] in ("failed", "diverged")]
     for row in bad:
         print(f"error: the {row['twin']} run of {row['config']} seed {row['seed']} {row['outcome']}: {row['note']}",

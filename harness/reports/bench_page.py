@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
 
 from ..provenance import KERNEL_VARIABLES
-from ..twins import DEFAULT, PYTORCH
+from ..twins import LIBRARIES, REFERENCE, label, ordered, short
 from .markdown import table
+from .runs import with_keys
 
-CONTENDER_TITLES = {"numpy": "NumPy twin", "tensorflow": "TensorFlow twin", PYTORCH: "PyTorch"}
 PROFILE_EXPLANATION = (
     "cProfile times a few training steps in the NumPy twin's bench process, after its timed steps, and splits "
     "each step among the model's parts: the LSTM's forward and backward passes, the output layer (Linear and "
@@ -21,23 +20,39 @@ PROFILE_EXPLANATION = (
     "loop is bound by the number of calls more than by arithmetic.")
 
 
+def is_bench(data) -> bool:
+    """Whether JSON read from bench.json is a report of this bench's form (every row with its ratios)."""
+    return (with_keys("tasks", "method", "gemm_gflops", "threads")(data) and isinstance(data["tasks"], dict)
+            and all(with_keys("numpy", "numpy_over")(row) for row in data["tasks"].values()))
+
+
+def benched(report: dict) -> list[str]:
+    """The twins the report's rows time: the NumPy twin, the reference, then the others (twins.ordered)."""
+    present = {name for row in report["tasks"].values() for name in row["numpy_over"]}
+    return ["numpy", *([REFERENCE] if REFERENCE in present else []), *ordered(present - {REFERENCE})]
+
+
 def bench_markdown(report: dict) -> str:
+    """One row per shape: each twin's samples/s, the NumPy twin's ratio to each other twin, tokens/s, the NumPy
+    twin's GFLOP/s, each twin's peak memory; "—" where a row did not time a twin."""
+    twins = benched(report)
+    others = [name for name in twins if name != "numpy"]
     rows = []
     for name, row in report["tasks"].items():
-        n, t = row["numpy"], row["tensorflow"]
-        tokens = [f"{x['tokens_per_second']:,.0f}" if name != "mnist" else "—" for x in (n, t)]
+        def cell(twin, text):
+            return text(row[twin]) if twin in row else "—"
+
+        speeds = {f"{short(twin)} samples/s (min–max)": cell(
+            twin, lambda t: f"{t['samples_per_second']:,.0f} ({t['min']:,.0f}–{t['max']:,.0f})") for twin in twins}
+        ratios = {f"NumPy / {short(twin)}": f"**{row['numpy_over'][twin]:.2f}×**" if twin in row else "—"
+                  for twin in others}
         rows.append({
             "shape": name, "H": str(row["hidden_size"]), "batch × steps": f"{row['batch_size']} × {row['num_steps']}",
-            "NumPy samples/s (min–max)": f"{n['samples_per_second']:,.0f} ({n['min']:,.0f}–{n['max']:,.0f})",
-            "TF samples/s (min–max)": f"{t['samples_per_second']:,.0f} ({t['min']:,.0f}–{t['max']:,.0f})",
-            "NumPy / TF": f"**{row['speedup']:.2f}×**",
-            **({} if PYTORCH not in row else {
-                "PyTorch samples/s (min–max)": f"{row[PYTORCH]['samples_per_second']:,.0f} "
-                                               f"({row[PYTORCH]['min']:,.0f}–{row[PYTORCH]['max']:,.0f})",
-                "NumPy / PyTorch": f"**{row['speedup_over_pytorch']:.2f}×**"}),
-            "NumPy tokens/s": tokens[0], "TF tokens/s": tokens[1],
-            "NumPy GFLOP/s": f"{n['gflops']:.1f}", "of GEMM peak": f"{n['gemm_fraction']:.0%}",
-            "NumPy peak MiB": f"{n['peak_rss_mib']:,.0f}", "TF peak MiB": f"{t['peak_rss_mib']:,.0f}",
+            **speeds, **ratios,
+            **{f"{short(twin)} tokens/s": cell(twin, lambda t: f"{t['tokens_per_second']:,.0f}")
+               if name != "mnist" else "—" for twin in twins},
+            "NumPy GFLOP/s": f"{row['numpy']['gflops']:.1f}", "of GEMM peak": f"{row['numpy']['gemm_fraction']:.0%}",
+            **{f"{short(twin)} peak MiB": cell(twin, lambda t: f"{t['peak_rss_mib']:,.0f}") for twin in twins},
         })
     return table(rows)
 
@@ -45,15 +60,12 @@ def bench_markdown(report: dict) -> str:
 def bench_summary(report: dict) -> str:
     """How the figures were measured, in a few sentences."""
     m = report["method"]
-    pytorch = _pytorch_version(report)
-    contenders = "NumPy and TensorFlow" if pytorch is None else (
-        f"NumPy, TensorFlow and PyTorch {pytorch} (an outside reference: its own `nn.LSTM` layers on the same "
-        "weights and batches, `harness/bench_pytorch.py`)")
-    return (f"Training steps on each task's shape (float32), each measurement a fresh process that imports one "
-            f"library's model only: {m['rounds']} rounds alternating {contenders}, each process "
-            f"{m['warmup_steps']} warm-up steps then the median of {m['repeats_per_process']} repeats of "
-            f"{m['steps_per_repeat']} steps; samples/s is the median over rounds (min–max), the ratio that of the "
-            f"medians. This machine's float32 GEMM throughput: {report['gemm_gflops']:.1f} GFLOP/s "
+    names = [f"{label(twin)}" for twin in benched(report)]
+    return (f"Training steps of each twin on each task's shape (float32), each measurement a fresh process that "
+            f"imports one twin only: {m['rounds']} rounds alternating the {', '.join(names[:-1])} and {names[-1]} "
+            f"twins, each process {m['warmup_steps']} warm-up steps then the median of {m['repeats_per_process']} "
+            f"repeats of {m['steps_per_repeat']} steps; samples/s is the median over rounds (min–max), the ratio "
+            f"that of the medians. This machine's float32 GEMM throughput: {report['gemm_gflops']:.1f} GFLOP/s "
             f"(NumPy's {blas_kernels(report['threads'])}).")
 
 
@@ -66,9 +78,9 @@ def blas_kernels(threads: dict) -> str:
 
 
 def bench_page(report: dict) -> str:
-    threads = {name: row[name]["threads"] for row in report["tasks"].values() for name in (*DEFAULT, PYTORCH)
-               if name in row}
-    title = "NumPy twin vs TensorFlow twin" + (" and PyTorch" if PYTORCH in threads else "")
+    twins = benched(report)
+    threads = {name: row[name]["threads"] for row in report["tasks"].values() for name in twins if name in row}
+    title = " vs ".join(f"{label(name)} twin" for name in twins)
     return "\n".join([
         f"# Benchmark: training steps per second, {title}",
         "",
@@ -77,9 +89,9 @@ def bench_page(report: dict) -> str:
         "Peak MiB: the median over rounds of the measuring process's peak resident memory (interpreter, library, "
         "model, batches). GFLOP/s counts the NumPy twin's matmuls.",
         f"Machine: {report['machine']['processor']}, {report['machine']['cpus']} CPUs; "
-        f"NumPy {report['versions']['numpy']} ({report['blas']}), TensorFlow {_tensorflow_version(report)}, "
+        f"NumPy {report['versions']['numpy']} ({report['blas']}), {_versions(report, twins)}, "
         f"commit {report['git_commit']}.",
-        "Threads: " + "; ".join(f"{CONTENDER_TITLES[name]} {json.dumps(t)}" for name, t in threads.items()) + ".",
+        "Threads: " + "; ".join(f"{label(name)} twin {json.dumps(t)}" for name, t in threads.items()) + ".",
         *_measured_apart(report),
         "",
         bench_markdown(report),
@@ -108,15 +120,14 @@ def _measured_apart(report: dict) -> list[str]:
                                                            for task, (date, commit) in runs.items()) + "."]
 
 
-def _tensorflow_version(report: dict) -> str:
-    rows = list(report["tasks"].values())
-    return rows[0]["tensorflow"]["versions"].get("tensorflow", "?") if rows else "?"
-
-
-def _pytorch_version(report: dict) -> Optional[str]:
-    """PyTorch's version when a row has its column, else None."""
-    return next((row[PYTORCH]["versions"].get("torch", "?") for row in report["tasks"].values() if PYTORCH in row),
-                None)
+def _versions(report: dict, twins: list[str]) -> str:
+    """The framework twins' library versions, as their bench processes reported them."""
+    found = {}
+    for row in report["tasks"].values():
+        for name in twins:
+            if name in LIBRARIES and name != "numpy" and name in row:  # an outside twin's library is its own
+                found.setdefault(name, row[name]["versions"].get(LIBRARIES[name], "?"))
+    return ", ".join(f"{label(name)} {version}" for name, version in found.items())
 
 
 def profile_markdown(rows: dict) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..atomic_files import write_text_atomic
-from ..twins import DEFAULT, LABELS, REFERENCE
+from ..twins import DEFAULT, REFERENCE, label, ordered
 from .curves import plot_curves
 from .markdown import table
 from .runs import epochs_table, read_runs, runs_table
@@ -40,7 +40,7 @@ class Comparison:
         """The twins its tables show, in the registry's order: the default pair, and any other with a run
         (or a failed run) of these settings."""
         present = {r["twin"] for r in self.runs} | {twin for twin, _ in self.failed}
-        return [twin for twin in LABELS if twin in DEFAULT or twin in present]
+        return ordered({*DEFAULT, *present})
 
     def complete(self, twin: Optional[str] = None) -> list[dict]:
         return [r for r in self.runs if r["status"] == "complete" and twin in (None, r["twin"])]
@@ -68,9 +68,8 @@ def comparison_table(comparison: Comparison) -> str:
     runs, epochs = runs_table(comparison.complete()), epochs_table(comparison.complete())
     rows = []
     for twin in comparison.twins:
-        label = LABELS[twin]
         mine, every = _of(runs, twin), _of(epochs, twin)  # every: all epochs of all seeds, for the medians
-        row = {"Model": label, "seeds": str(len(mine))}
+        row = {"Model": label(twin), "seeds": str(len(mine))}
         if len(mine):
             row.update({name: _format(mine[f"{split}_{key}"], key) for name, split, key in columns})
             scored = mine["test_scored"].dropna() if "test_scored" in mine else mine["seed"][:0]
@@ -120,21 +119,21 @@ def _format(values, key: str) -> str:
     return f"{mean:.{digits}f} ± {scale * values.std():.{digits}f}{unit}"  # pandas' std: the sample's (n − 1)
 
 
-def agreement(comparison: Comparison, twin: str = "numpy") -> list[dict]:
+def agreement(comparison: Comparison, twin: str = "numpy", reference: str = REFERENCE) -> list[dict]:
     """Per seed both `twin` and the reference completed: their test metric and the gap (accuracy points, or
-    perplexity % of the reference's), as {"seed", twin, REFERENCE, "gap"}."""
+    perplexity % of the reference's), as {"seed", twin, reference, "gap"}."""
     runs = runs_table(comparison.complete())
     if not len(runs):
         return []
     metric = _metric(comparison)
     every = runs.pivot(index="seed", columns="twin", values=f"test_{metric}")
-    if twin not in every.columns or REFERENCE not in every.columns:
+    if twin not in every.columns or reference not in every.columns:
         return []
-    both = every[[twin, REFERENCE]].dropna()
-    gaps = 100 * (both[twin] - both[REFERENCE]).abs()
+    both = every[[twin, reference]].dropna()
+    gaps = 100 * (both[twin] - both[reference]).abs()
     if metric == "perplexity":
-        gaps = gaps / both[REFERENCE]
-    return [{"seed": int(seed), twin: float(row[twin]), REFERENCE: float(row[REFERENCE]), "gap": float(gaps[seed])}
+        gaps = gaps / both[reference]
+    return [{"seed": int(seed), twin: float(row[twin]), reference: float(row[reference]), "gap": float(gaps[seed])}
             for seed, row in both.sort_index().iterrows()]
 
 
@@ -154,7 +153,7 @@ def agreement_line(comparison: Comparison) -> str:
     for twin, rows in _against_reference(comparison).items():
         worst = max(rows, key=lambda row: row["gap"])
         unit = "% relative perplexity" if _metric(comparison) == "perplexity" else "points of accuracy"
-        sentences.append(f"Largest test gap |{LABELS[twin]} − {LABELS[REFERENCE]}| over {len(rows)} "
+        sentences.append(f"Largest test gap |{label(twin)} − {label(REFERENCE)}| over {len(rows)} "
                          f"seed{'s' * (len(rows) > 1)}: {worst['gap']:.2f} {unit} (seed {worst['seed']}).")
     return " ".join(sentences)
 
@@ -169,9 +168,9 @@ def _per_seed_table(comparison: Comparison, gaps: dict[str, list[dict]]) -> str:
             cells = by_seed.setdefault(r["seed"], {})
             cells.update({twin: r[twin], REFERENCE: r[REFERENCE], f"gap {twin}": r["gap"]})
     shown = [twin for twin in comparison.twins if twin in gaps or twin == REFERENCE]
-    gap_name = {twin: f"gap ({unit})" if len(gaps) == 1 else f"{LABELS[twin]} gap ({unit})" for twin in gaps}
+    gap_name = {twin: f"gap ({unit})" if len(gaps) == 1 else f"{label(twin)} gap ({unit})" for twin in gaps}
     return table([{"seed": str(seed),
-                   **{LABELS[twin]: _format([cells[twin]], metric) if twin in cells else "—" for twin in shown},
+                   **{label(twin): _format([cells[twin]], metric) if twin in cells else "—" for twin in shown},
                    **{gap_name[twin]: f"{cells[f'gap {twin}']:.2f}" if f"gap {twin}" in cells else "—"
                       for twin in gaps}}
                   for seed, cells in sorted(by_seed.items())])
@@ -186,7 +185,7 @@ def comparison_markdown(comparison: Comparison, name: str) -> str:
         quick = " (quick smoke run: a small subset, not a result)" if first["quick"] else ""
         sizes = ", ".join(f"{k} {v:,}" for k, v in first["split_sizes"].items())
         lines = [
-            f"# {first['task']}: {' vs '.join(f'{LABELS[twin]} twin' for twin in comparison.twins)}{quick}",
+            f"# {first['task']}: {' vs '.join(f'{label(twin)} twin' for twin in comparison.twins)}{quick}",
             "",
             f"Config `{first['config_file']}` (settings digest `{first['settings_digest']}`), seeds "
             f"{', '.join(map(str, comparison.seeds))}; data split: {sizes}.",
@@ -207,20 +206,19 @@ def comparison_markdown(comparison: Comparison, name: str) -> str:
             first_run["config"]["training"].get("plateau_metric", "loss")]  # runs from before the key: loss
         lines += [f"Epochs undone ({better}: the weights went back and the learning rate was scaled by "
                   "`training.plateau_factor`; such an epoch's figures are those of the weights kept):", ""]
-        lines += [f"- {LABELS[run['twin']]} seed {run['config']['seed']}: {', '.join(map(str, epochs)) or 'none'}"
+        lines += [f"- {label(run['twin'])} seed {run['config']['seed']}: {', '.join(map(str, epochs)) or 'none'}"
                   for run, epochs in undone]
         lines.append("")
     for run in comparison.runs:
         if run["status"] != "complete":
-            lines.append(f"- {LABELS[run['twin']]} seed {run['config']['seed']} {run['status']}: "
+            lines.append(f"- {label(run['twin'])} seed {run['config']['seed']} {run['status']}: "
                          f"{run.get('message', '')}")
     for (twin, seed), why in sorted(comparison.failed.items()):
-        lines.append(f"- {LABELS[twin]} seed {seed} failed: {why}")
+        lines.append(f"- {label(twin)} seed {seed} failed: {why}")
     for twin in comparison.twins:
-        label = LABELS[twin]
         missing = [seed for seed, status in comparison.outcomes(twin).items() if status == "missing"]
         if missing:
-            lines.append(f"- {label}: no run of these settings for seed{'s' * (len(missing) > 1)} "
+            lines.append(f"- {label(twin)}: no run of these settings for seed{'s' * (len(missing) > 1)} "
                          f"{', '.join(map(str, missing))}")
     if comparison.others:
         lines.append(f"- {comparison.others} run{'s' * (comparison.others > 1)} of other settings in this folder "

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..atomic_files import write_bytes_atomic
-from ..twins import LABELS
+from ..twins import label, ordered
 
 
 def plot_curves(path: Path, runs: list[dict]) -> Optional[Path]:
@@ -23,7 +23,10 @@ def plot_curves(path: Path, runs: list[dict]) -> Optional[Path]:
     looks = {"numpy": dict(color="tab:blue", marker="o", linewidth=3, alpha=0.6),
              "pytorch": dict(color="tab:green", marker="s", linewidth=2, alpha=0.7, markersize=4),
              "tensorflow": dict(color="tab:orange", marker="x", linewidth=1.2)}  # drawn on top: all stay visible
-    for twin, label in LABELS.items():
+    outside = dict(marker="d", linewidth=1.5, alpha=0.8, markersize=4)  # each outside twin its own colour
+    for twin in ordered(r["twin"] for r in runs):
+        look = looks.get(twin) or {**outside, "color": f"C{4 + len(looks) % 6}"}
+        looks.setdefault(twin, look)
         histories = [r["history"] for r in runs if r["twin"] == twin and r["history"]]
         if not histories:
             continue
@@ -33,13 +36,13 @@ def plot_curves(path: Path, runs: list[dict]) -> Optional[Path]:
         for split, style in (("train", "-"), ("valid", "--")):
             for ax, key in ((ax_loss, "loss"), (ax_metric, metric)):
                 values = np.array([[e[split][key] for e in h[:epochs]] for h in histories])
-                ax.plot(x, values.mean(axis=0), linestyle=style, label=f"{label} {split}{seeds}", **looks[twin])
+                ax.plot(x, values.mean(axis=0), linestyle=style, label=f"{label(twin)} {split}{seeds}", **look)
                 if len(histories) > 1:
-                    ax.fill_between(x, values.min(axis=0), values.max(axis=0), color=looks[twin]["color"], alpha=0.15)
+                    ax.fill_between(x, values.min(axis=0), values.max(axis=0), color=look["color"], alpha=0.15)
         undone = [(e["epoch"], e["undone"]["valid"]) for h in histories for e in h[:epochs] if "undone" in e]
         for ax, key in ((ax_loss, "loss"), (ax_metric, metric)) if undone else ():
             ax.scatter([epoch for epoch, _ in undone], [valid[key] for _, valid in undone], marker="v",
-                       facecolors="none", edgecolors=looks[twin]["color"], label=f"{label} valid, epoch undone")
+                       facecolors="none", edgecolors=look["color"], label=f"{label(twin)} valid, epoch undone")
     ax_loss.set(xlabel="epoch", ylabel="loss", title="Loss")
     ax_metric.set(xlabel="epoch", ylabel=metric, title=metric.capitalize())
     if metric == "perplexity":

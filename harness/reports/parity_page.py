@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..twins import LABELS
+from ..twins import label
 from .markdown import table
 
 NOT_A_DIFFERENCE = ("clipped steps",)  # a column of the trajectory table that is no gap between the twins
@@ -14,7 +14,7 @@ def parity_failures(report: dict) -> list[str]:
     for twin, figures in report["twins"].items():
         tables = [(dtype, rows, thresholds[dtype]) for dtype, rows in figures["gradients"].items()]
         tables.append(("trajectory", figures["trajectory"], thresholds["trajectory"]))
-        found += [f"{LABELS[twin]} {name} {case} {column}: {value:.1e} > {limit:.0e}"
+        found += [f"{label(twin)} {name} {case} {column}: {value:.1e} > {limit:.0e}"
                   for name, rows, limit in tables for case, row in rows.items() for column, value in row.items()
                   if column not in NOT_A_DIFFERENCE and not value <= limit]  # NaN fails too
     return found
@@ -23,8 +23,8 @@ def parity_failures(report: dict) -> list[str]:
 def parity_markdown(report: dict) -> str:
     """The report as Markdown tables: for each twin against the reference, one row per task shape, one column
     per compared quantity."""
-    reference = LABELS[report["reference"]]
-    twins = " and ".join(f"{LABELS[twin]} twin" for twin in report["twins"])
+    reference = label(report["reference"])
+    twins = " and ".join(f"{label(twin)} twin" for twin in report["twins"])
     lines = [
         f"# Numerical parity: {twins} vs {reference} twin",
         "",
@@ -42,11 +42,11 @@ def parity_markdown(report: dict) -> str:
               "(relative); TensorFlow ran with op determinism (PyTorch with its deterministic algorithms), so the "
               "figures repeat from run to run.", ""]
     lines += [f"- above its threshold: {failure}" for failure in failures] + ([""] if failures else [])
-    lines += [f"- {LABELS[twin]} twin: not installed (an optional extra), not compared" for twin in report["missing"]
+    lines += [f"- {label(twin)} twin: not installed (an optional extra), not compared" for twin in report["missing"]
               ] + ([""] if report["missing"] else [])
     schedule = report["schedule"]
     for twin, figures in report["twins"].items():
-        pair = f"{LABELS[twin]} twin vs {reference} twin"
+        pair = f"{label(twin)} twin vs {reference} twin"
         for dtype, rows in figures["gradients"].items():
             lines += [f"## {pair}: forward pass and gradients, {dtype}", "", *_table(rows), ""]
         lines += [

@@ -9,8 +9,8 @@ from ..atomic_files import write_text_atomic
 from ..paths import CONFIG_DIR, PROJECT_RESULTS, PROJECT_ROOT, README
 from ..recipe.config import file_digest, load_config
 from ..recipe.tasks import TASKS
-from ..twins import LABELS
-from .bench_page import bench_markdown, bench_summary
+from ..twins import label, ordered
+from .bench_page import bench_markdown, bench_summary, is_bench
 from .comparison import Comparison, agreement_line, comparison_table, load_comparison
 from .runs import read_json, with_keys, write_runs_csv
 from .sweep_page import sweeps_table
@@ -37,8 +37,7 @@ def results_section(results_dir: Path = PROJECT_RESULTS, config_dir: Path = CONF
                 parts.append(f"{_run_summary(path.stem, comparison)}\n\n{comparison_table(comparison)}\n")
         if not shown:
             parts.append(f"No full run committed yet (`make compare TASK={task}`).\n")
-    bench = read_json([results_dir / "bench.json"] if (results_dir / "bench.json").exists() else [],
-                      with_keys("tasks", "method", "gemm_gflops", "threads"))
+    bench = read_json([results_dir / "bench.json"] if (results_dir / "bench.json").exists() else [], is_bench)
     for report in bench.values():
         parts.append(f"### Speed\n\n{bench_summary(report)} Details: [`results/bench.md`](results/bench.md).\n\n"
                      + bench_markdown(report) + "\n")
@@ -57,10 +56,9 @@ def _run_summary(name: str, comparison: Comparison) -> str:
     first = comparison.runs[0]
     sizes = ", ".join(f"{k} {v:,}" for k, v in first["split_sizes"].items())
     wall = []
-    for twin, label in LABELS.items():
+    for twin in ordered(r["twin"] for r in comparison.complete()):
         minutes = [sum(e["seconds"] for e in r["history"]) / 60 for r in comparison.complete(twin)]
-        if minutes:
-            wall.append(f"{label} {statistics.fmean(minutes):.1f} min")
+        wall.append(f"{label(twin)} {statistics.fmean(minutes):.1f} min")
     epochs = sorted({len(r["history"]) for r in comparison.complete()})
     others = f" ({comparison.others} runs of other settings in the folder are left out.)" if comparison.others else ""
     return (

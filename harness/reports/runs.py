@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from ..atomic_files import write_text_atomic
-from ..twins import LABELS
+from ..twins import ordered
 
 
 def read_json(files: Iterable[Path], usable: Callable[[object], bool] = lambda data: True) -> dict[Path, object]:
@@ -36,15 +36,17 @@ def with_keys(*keys: str) -> Callable[[object], bool]:
 
 def is_run(data) -> bool:
     """Whether JSON read from a run file is a run record as `train` writes it (the keys the pages read)."""
-    return (isinstance(data, dict) and data.get("twin") in LABELS and isinstance(data.get("config"), dict)
+    return (isinstance(data, dict) and isinstance(data.get("twin"), str) and data["twin"] and isinstance(data.get("config"), dict)
             and isinstance(data["config"].get("seed"), int) and isinstance(data.get("history"), list)
             and isinstance(data.get("status"), str) and all(isinstance(e, dict) for e in data["history"]))
 
 
 def read_runs(folder: Path) -> list[dict]:
-    """Every run written in folder, by seed, NumPy before TensorFlow (files that are not runs named and skipped)."""
+    """Every run written in folder, by seed, then twin in the registry's order (files that are not runs named
+    and skipped)."""
     runs = read_json(sorted(folder.glob("*-seed*.json")), is_run).values()
-    return sorted(runs, key=lambda r: (r["config"]["seed"], list(LABELS).index(r["twin"])))
+    twins = ordered(r["twin"] for r in runs)
+    return sorted(runs, key=lambda r: (r["config"]["seed"], twins.index(r["twin"])))
 
 
 def runs_table(runs: list[dict]):

@@ -6,9 +6,10 @@ carried state for the language model). Two numerical libraries in one process
 fight over the cores (OpenBLAS's threads spin after each call, TensorFlow keeps
 pools of its own), so every measurement is a fresh process that imports one twin
 only: it warms up, times a few repeats of a few steps, and reports the median.
-Processes alternate NumPy, TensorFlow, NumPy, ... for several rounds, so both
-twins see the same machine noise; each twin's figure is the median over rounds
-(with min–max), the headline the ratio of the medians. Each process also reports
+Processes alternate the twins (NumPy, PyTorch, TensorFlow, NumPy, ...) for several
+rounds, so every twin sees the same machine noise; each twin's figure is the median
+over rounds (with min–max), the headline the NumPy twin's ratio of the medians to
+each other twin's. Each process also reports
 its peak memory and its thread settings. For the NumPy twin, GFLOP/s are counted
 from the matmul sizes and compared with the float32 GEMM throughput, measured in
 a process of its own in the same run.
@@ -16,16 +17,11 @@ a process of its own in the same run.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -36,12 +32,9 @@ from ..paths import CONFIG_DIR
 from ..provenance import environment
 from ..recipe.config import load_config
 from ..recipe.tasks import TASKS, model_spec
-from ..twins import DEFAULT, PYTORCH
+from ..twins import NAMES, available, check_available, label, ordered, source
 from . import step_profile
 from .synthetic import Case, random_batch, random_weights
-
-TORCH_PYTHON_VARIABLE = "LSTM_TWINS_TORCH_PYTHON"
-
 
 class BenchError(BadInput, ValueError):
     """A bench that cannot start; the message says what to do."""
@@ -80,69 +73,48 @@ def bench_inputs(case: Case) -> tuple[dict[str, np.ndarray], list[Batch]]:
     return weights, [random_batch(case, rng) for _ in range(2)]
 
 
-def pytorch_python() -> Optional[str]:
-    """The interpreter that runs the PyTorch reference: $LSTM_TWINS_TORCH_PYTHON, else this one when it has
-    PyTorch, else None (no PyTorch column)."""
-    chosen = os.environ.get(TORCH_PYTHON_VARIABLE)
-    if chosen:
-        if not (os.path.isfile(chosen) and os.access(chosen, os.X_OK)):
-            raise BenchError(f"{TORCH_PYTHON_VARIABLE}={chosen!r} is no executable file; name a Python "
-                             "interpreter that has PyTorch, or unset it to bench without PyTorch")
-        return chosen
-    return sys.executable if importlib.util.find_spec("torch") is not None else None
-
-
-def write_case_file(case: Case, path: Path) -> None:
-    """The case for bench_pytorch.py: its shape (JSON), weights and two batches, in one npz."""
-    weights, batches = bench_inputs(case)
-    spec = case.spec
-    shape = {"head": spec.head, "hidden_size": spec.hidden_size, "layers": spec.layers,
-             "bidirectional": spec.bidirectional, "train_embedding": spec.train_embedding,
-             "tie_embeddings": spec.tie_embeddings, "features": bool(spec.features), "pooling": spec.pooling,
-             "batch_size": case.batch_size,
-             "num_steps": case.num_steps, "carries_state": case.carries_state}
-    arrays = {"case": np.array(json.dumps(shape)), **{f"weight:{k}": w for k, w in weights.items()}}
-    for b, batch in enumerate(batches):
-        arrays[f"batch{b}:inputs"], arrays[f"batch{b}:targets"] = batch.inputs, batch.targets
-        if batch.mask is not None:
-            arrays[f"batch{b}:mask"] = batch.mask
-        for k, mask in enumerate(batch.dropout or ()):
-            arrays[f"batch{b}:dropout{k:02d}"] = mask
-    np.savez(path, **arrays)
-
-
 def _in_fresh_process(name: str, twin: str, repeats: int, steps: int) -> dict:
-    """bench_worker.measure() in a new Python process (`python -m harness.studies.bench_worker CASE TWIN ...`),
-    or for "pytorch" harness/bench_pytorch.py under pytorch_python(); its JSON report."""
-    with tempfile.TemporaryDirectory() as scratch:
-        if twin == PYTORCH:
-            case_file = Path(scratch) / "case.npz"
-            write_case_file(next(c for c in bench_cases() if c.name == name), case_file)
-            command = [pytorch_python(), str(Path(__file__).parents[1] / "bench_pytorch.py"), str(case_file)]
-        else:
-            command = [sys.executable, "-m", "harness.studies.bench_worker", name, twin]
-        done = subprocess.run(command + [str(repeats), str(steps)], capture_output=True, text=True)
+    """bench_worker.measure() in a new Python process (`python -m harness.studies.bench_worker CASE TWIN ...`);
+    its JSON report."""
+    command = [sys.executable, "-m", "harness.studies.bench_worker", name, twin, str(repeats), str(steps)]
+    done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"the bench process for {twin} on {name} failed (exit {done.returncode}): "
                            f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else 'no message'}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run_bench(tasks=tuple(TASKS), rounds: int = 5, repeats: int = 5, steps: int = 5, progress: bool = True) -> dict:
-    """Every case of the tasks: `rounds` rounds of one fresh process per contender (the twins, then PyTorch
-    when pytorch_python() finds it), alternating; medians, min–max and ratios."""
-    contenders = DEFAULT + ((PYTORCH,) if pytorch_python() else ())  # the PyTorch twin: not yet benched
+def contenders() -> tuple[str, ...]:
+    """The twins the bench times unless told: every installed twin of the registry."""
+    return tuple(name for name in NAMES if available(name))
+
+
+def check_contenders(twins) -> None:
+    """BenchError unless the NumPy twin is among the twins (every ratio is the NumPy twin's against another);
+    TwinMissing for a twin whose optional extra is not installed."""
+    if "numpy" not in twins or len(set(twins)) < 2:
+        raise BenchError("the bench times the NumPy twin against at least one other: name numpy and another "
+                         "twin in --twins")
+    check_available(twins)
+
+
+def run_bench(tasks=tuple(TASKS), rounds: int = 5, repeats: int = 5, steps: int = 5, progress: bool = True,
+              twins=None) -> dict:
+    """Every case of the tasks: `rounds` rounds of one fresh process per twin (default: contenders()),
+    alternating in the registry's order; medians, min–max, and the NumPy twin's ratio to each other twin."""
+    twins = contenders() if twins is None else tuple(ordered(twins))
+    check_contenders(twins)
     gemm = _in_fresh_process("-", "gemm", 0, 0)
     report = {"method": {"rounds": rounds, "repeats_per_process": repeats, "steps_per_repeat": steps,
-                         "warmup_steps": 3, "order": f"{', '.join(contenders)}, alternating, one fresh process each"},
+                         "warmup_steps": 3, "order": f"{', '.join(twins)}, alternating, one fresh process each"},
               "gemm_gflops": gemm["gemm_gflops"], "tasks": {}, **environment()}
     for case in bench_cases():
         if case.task not in tasks:
             continue
-        reports = {name: [] for name in contenders}
+        reports = {name: [] for name in twins}
         for round_ in range(rounds):
-            for name in contenders:
-                reports[name].append(_in_fresh_process(case.name, name, repeats, steps))
+            for name in twins:
+                reports[name].append(_in_fresh_process(case.name, source(name) or name, repeats, steps))
                 if progress:
                     print(f"{case.name} round {round_ + 1}/{rounds} {name}: "
                           f"{reports[name][-1]['samples_per_second']:,.0f} samples/s", flush=True)
@@ -154,15 +126,14 @@ def run_bench(tasks=tuple(TASKS), rounds: int = 5, repeats: int = 5, steps: int 
         numpy_step = case.batch_size / row["numpy"]["samples_per_second"]
         row["numpy"]["gflops"] = case.matmul_flops() / numpy_step / 1e9
         row["numpy"]["gemm_fraction"] = row["numpy"]["gflops"] / report["gemm_gflops"]
-        row["speedup"] = row["numpy"]["samples_per_second"] / row["tensorflow"]["samples_per_second"]
-        if PYTORCH in row:
-            row["speedup_over_pytorch"] = row["numpy"]["samples_per_second"] / row[PYTORCH]["samples_per_second"]
+        row["numpy_over"] = {name: row["numpy"]["samples_per_second"] / row[name]["samples_per_second"]
+                             for name in twins if name != "numpy"}  # the ratio of the medians
         row["measured"] = {"git_commit": report["git_commit"], "date": time.strftime("%Y-%m-%d"),
                            "gemm_gflops": report["gemm_gflops"]}
         report["tasks"][case.name] = row
         if progress:
-            print(f"{case.name}: NumPy / TensorFlow {row['speedup']:.2f}" + (
-                f", NumPy / PyTorch {row['speedup_over_pytorch']:.2f}" if PYTORCH in row else ""), flush=True)
+            print(f"{case.name}: " + ", ".join(f"NumPy / {label(name)} {ratio:.2f}"
+                                               for name, ratio in row["numpy_over"].items()), flush=True)
     return report
 
 
@@ -184,7 +155,8 @@ def merged(report: dict, path) -> dict:
         earlier = {task: row for task, row in earlier.items() if isinstance(row, dict)}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):  # none, or not a report: nothing kept
         return report
-    kept = {task: row for task, row in earlier.items() if task not in report["tasks"] and "measured" in row}
+    kept = {task: row for task, row in earlier.items()  # rows of this report's form only
+            if task not in report["tasks"] and "measured" in row and "numpy_over" in row}
     order = [case.name for case in bench_cases() if case.name in kept or case.name in report["tasks"]]
     return {**report, "tasks": {task: report["tasks"].get(task) or kept[task] for task in order}}
 

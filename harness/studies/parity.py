@@ -64,8 +64,8 @@ def relative_difference(a, b) -> float:
 
 
 def gradient_parity(case: Case, dtype: str, twin, reference, seed: int = 0) -> dict[str, float]:
-    """Relative differences of logits, loss, final state and each gradient on one batch: `twin` against
-    `reference` (both twin modules).
+    """Relative differences of logits (at real steps), loss, final state and each gradient on one batch: `twin`
+    against `reference` (both twin modules).
 
     With carries_state, the compared batch starts from the state the first batch ends in.
     """
@@ -80,17 +80,29 @@ def gradient_parity(case: Case, dtype: str, twin, reference, seed: int = 0) -> d
         loss, grads, final = module.loss_and_grads(model, second, state)
         outputs.append((logits, loss, final, grads))
     (logits_np, loss_np, final_np, grads_np), (logits_tf, loss_tf, final_tf, grads_tf) = outputs
+    real = real_steps(case, second)
     row = {
-        "logits": relative_difference(logits_np, logits_tf),
+        "logits": relative_difference(np.asarray(logits_np)[real], np.asarray(logits_tf)[real]),
         "loss": relative_difference(loss_np, loss_tf),
         "final h": relative_difference(final_np.h, final_tf.h),
         "final c": relative_difference(final_np.c, final_tf.c),
     }
     if set(grads_np) != set(grads_tf):
-        raise AssertionError(f"the twins' gradient names differ: {sorted(grads_np)} vs {sorted(grads_tf)}")
+        raise AssertionError(f"gradients for {sorted(grads_np)}; the reference's are for {sorted(grads_tf)}")
     for name in grads_tf:
+        if np.shape(grads_np[name]) != np.shape(grads_tf[name]):
+            raise AssertionError(f"d {name} has shape {np.shape(grads_np[name])}; the reference's is "
+                                 f"{np.shape(grads_tf[name])}")
         row[f"d {name}"] = relative_difference(grads_np[name], grads_tf[name])
     return row
+
+
+def real_steps(case: Case, batch) -> tuple:
+    """The index of the logits that count: every row, and for the per-step head only its real steps (what a
+    padded step's logits hold is no twin's business: neither loss nor metric reads them)."""
+    if case.spec.head == "per_step" and batch.mask is not None:
+        return (np.asarray(batch.mask),)
+    return (slice(None),)
 
 
 def trajectory_parity(case: Case, twin, reference, num_updates: int = 100, seed: int = 0) -> dict[str, float]:

@@ -13,6 +13,7 @@ from typing import Optional
 
 from .. import paths
 from ..recipe.config import effective_config, file_digest, run_digest, settings_digest
+from ..twins import source
 
 
 @dataclass(frozen=True, eq=False)
@@ -34,6 +35,7 @@ class RunRequest:
     folder: Path
     settings_digest: str
     run_digest: str
+    twin_source: Optional[str] = None  # what loads an outside twin (twins.source); None: the registry's
 
     @property
     def seed(self) -> int:
@@ -73,7 +75,7 @@ def run_request(config_file: Path | str, config: dict, twin: str, *, seed: Optio
     config = effective_config(config if seed is None else {**config, "seed": seed}, epochs, quick)
     return RunRequest(config_file, config, twin, quick, resume, None if data_dir is None else Path(data_dir), threads,
                       config_folder(config_file, config, quick), settings_digest(config, quick),
-                      run_digest(config, quick))
+                      run_digest(config, quick), source(twin))
 
 
 def config_folder(config_file: Path | str, config: dict, quick: bool = False) -> Path:

@@ -48,7 +48,7 @@ def run(request: RunRequest, progress: bool = True) -> tuple[dict, bool]:
         return earlier, False
     config = request.config
     task = prepare_task(config, request.data_dir, request.quick)
-    twin = load(request.twin)
+    twin = load(request.twin_source or request.twin)
     machine = environment()  # before training: the commit and versions of the code this run loaded
     trained = train_epochs(twin, task, config, config["training"]["epochs"], progress, request.checkpoints,
                            request.resume)
