@@ -144,3 +144,45 @@ def test_an_outside_twin_trains_beside_the_shipped_one(data_root, tmp_path, smal
     numpy_run = json.loads((folder / "numpy-seed42.json").read_text())
     assert record["history"][-1]["train"]["loss"] == pytest.approx(numpy_run["history"][-1]["train"]["loss"],
                                                                    rel=1e-4), "the same model, the same run"
+
+
+def test_an_entry_point_names_an_installed_twin(tmp_path, monkeypatch):
+    import importlib.metadata
+
+    (tmp_path / "my_installed_lstm.py").write_text(TEXT.replace('NAME = "one_layer"', 'NAME = "installed"'))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    point = importlib.metadata.EntryPoint(name="mine", value="my_installed_lstm", group=twins.ENTRY_POINTS)
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [point] if group == twins.ENTRY_POINTS
+                        else [])
+    assert twins.resolve("mine") == "installed" and twins.source("installed") == "my_installed_lstm"
+    assert twins.load("installed").NAME == "installed" and twins.label("installed") == "installed"
+    assert twins.resolve("my_installed_lstm") == "installed", "the module's own name finds the same twin"
+
+
+def test_check_trains_and_benches_beside_the_reference(data_root, tmp_path, small_config, monkeypatch, capsys):
+    """--train: a quick compare of the example and the NumPy twin on a tiny config; --bench: a row per shape."""
+    from harness.cli import check as check_command
+    from harness.studies import bench
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({**small_config(), "quick": {"epochs": 1, "train_size": 40, "eval_size": 20}}))
+    monkeypatch.setattr(check_command, "config_path", lambda task: config)
+    monkeypatch.setenv("LSTM_TWINS_DATA", str(data_root))
+    monkeypatch.setenv("LSTM_TWINS_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setattr(check_command, "run_check", lambda *a, **k: {"twin": "one_layer", "against": "numpy",
+                                                                     "rows": [], "verdict": "pass"})
+    speeds = {"numpy": 100.0, "one_layer": 50.0}
+    monkeypatch.setattr(bench, "_in_fresh_process", lambda case, twin, r, s: {"gemm_gflops": 1.0, "threads": {}}
+                        if twin == "gemm" else {"samples_per_second": speeds[twins.resolve(twin)],
+                                                "tokens_per_second": 1.0, "peak_rss_mib": 1.0, "threads": {},
+                                                "versions": {}, "twins_loaded": []})
+    out = tmp_path / "verdict.json"
+    assert main(["check", str(EXAMPLE), "--against", "numpy", "--train", "mnist", "--bench", "--no-progress",
+                 "--out", str(out)]) == 0, capsys.readouterr()
+    rows = json.loads(out.read_text())["rows"]
+    training = next(r for r in rows if r["part"] == "training")
+    assert training["result"] == PASS and training["case"] == "mnist (quick)" and "gap 0.00 points" in \
+        training["detail"], training
+    benched = [r for r in rows if r["part"] == "bench"]
+    assert len(benched) == 6 and benched[0]["detail"] == "50 samples/s, NumPy 100: 0.50×"
+    assert (tmp_path / "verdict.md").read_text().startswith("# `check ")

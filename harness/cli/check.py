@@ -19,7 +19,7 @@ from ..reports.comparison import agreement, load_comparison
 from ..studies.bench import run_bench
 from ..studies.check import FAIL, MEASURED, NOT_RUN, PASS, expected_rows, run_check
 from ..training.request import config_folder
-from ..twins import NAMES, REFERENCE, find, label, load, resolve, source
+from ..twins import NAMES, REFERENCE, check_available, find, label, load, resolve, source
 from .options import TWIN_HELP, positive
 
 # a quick run's test figure beside the reference's: accuracy points, or % of the reference's perplexity
@@ -51,9 +51,12 @@ def check(args) -> int:
         if args.out.suffix != ".json" or args.out.is_dir():
             raise BadInput(f"--out {args.out}: expected a file name ending in .json, as verdict.json")
         check_writable(args.out.parent)
+    if args.train or args.bench:  # they run beside the reference: it must be there (parity says "not run")
+        check_available([against])
     candidate = load(args.twin) if args.twin in NAMES else find(args.twin)[1]  # the contract is judged, not assumed
     dtypes = (args.dtype,) if args.dtype else ("float64", "float32")
-    with tqdm(total=expected_rows(candidate, dtypes), desc="check", unit="row", disable=True if args.no_progress else None) as bar:
+    with tqdm(total=expected_rows(candidate, dtypes), desc="check", unit="row",
+              disable=True if args.no_progress else None) as bar:  # None: a bar only on a terminal
         verdict = {"source": args.twin, **run_check(candidate, against, dtypes, args.updates,
                                                     progress=lambda row: bar.update(1))}
     kept = not any(row["case"] == "interface" and row["result"] == FAIL for row in verdict["rows"])
@@ -80,8 +83,8 @@ def _training_row(task: str, text: str, against: str) -> dict:
     name = resolve(text)
     path = config_path(task)
     config = effective_config(load_config(path), None, True)
-    command = [sys.executable, "-m", "harness", "compare", "--task", task, "--quick", "--no-progress",
-               "--twins", source(name) or name, against]
+    command = [sys.executable, "-m", "harness", "compare", "--task", task, "--config", str(path), "--quick",
+               "--no-progress", "--twins", source(name) or name, against]
     done = subprocess.run(command, capture_output=True, text=True)
     comparison = load_comparison(config_folder(path, config, True), settings_digest(config, True))
     rows = agreement(comparison, name, against)

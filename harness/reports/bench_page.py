@@ -20,6 +20,12 @@ PROFILE_EXPLANATION = (
     "loop is bound by the number of calls more than by arithmetic.")
 
 
+# what a reader needs to know to read a twin's figures
+TWIN_NOTES = {"pytorch": "The PyTorch twin computes Keras's masking exactly (packed sequences; for pre-padding and "
+                         "holes each row's real steps gathered to its front and back), work that PyTorch's `nn.LSTM` "
+                         "alone would not do on the padded shapes (imdb pre-padded, ptb_pos post-padded)."}
+
+
 def is_bench(data) -> bool:
     """Whether JSON read from bench.json is a report of this bench's form (every row with its ratios)."""
     return (with_keys("tasks", "method", "gemm_gflops", "threads")(data) and isinstance(data["tasks"], dict)
@@ -93,6 +99,7 @@ def bench_page(report: dict) -> str:
         f"commit {report['git_commit']}.",
         "Threads: " + "; ".join(f"{label(name)} twin {json.dumps(t)}" for name, t in threads.items()) + ".",
         *_measured_apart(report),
+        *[TWIN_NOTES[name] for name in twins if name in TWIN_NOTES],
         "",
         bench_markdown(report),
         "",

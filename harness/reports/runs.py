@@ -36,9 +36,10 @@ def with_keys(*keys: str) -> Callable[[object], bool]:
 
 def is_run(data) -> bool:
     """Whether JSON read from a run file is a run record as `train` writes it (the keys the pages read)."""
-    return (isinstance(data, dict) and isinstance(data.get("twin"), str) and data["twin"] and isinstance(data.get("config"), dict)
-            and isinstance(data["config"].get("seed"), int) and isinstance(data.get("history"), list)
-            and isinstance(data.get("status"), str) and all(isinstance(e, dict) for e in data["history"]))
+    return (isinstance(data, dict) and isinstance(data.get("twin"), str) and bool(data["twin"])
+            and isinstance(data.get("config"), dict) and isinstance(data["config"].get("seed"), int)
+            and isinstance(data.get("history"), list) and isinstance(data.get("status"), str)
+            and all(isinstance(e, dict) for e in data["history"]))
 
 
 def read_runs(folder: Path) -> list[dict]:
