@@ -24,8 +24,12 @@ from twin_contract import ModelSpec
 
 def test_cases_take_model_shapes_from_configs():
     cases = {c.name: c for c in bench_cases()}
-    assert sorted(cases) == ["imdb", "mnist", "ptb_lm", "ptb_lm, 2 layers, dropout", "ptb_pos",
-                             "ptb_pos, bidirectional 2 layers"]
+    assert sorted(cases) == ["imdb", "imdb_bilstm_tail", "mnist", "mnist_bilstm", "ptb_lm", "ptb_lm, 2 layers, dropout",
+                             "ptb_lm_tied", "ptb_pos", "ptb_pos, bidirectional 2 layers", "ptb_pos_bilstm"]
+    tail, tagger, tied = cases["imdb_bilstm_tail"], cases["ptb_pos_bilstm"], cases["ptb_lm_tied"]
+    assert (tail.num_steps, tail.padding, tail.spec.bidirectional, tail.dropout) == (400, "pre", True, 0.5)
+    assert tagger.spec.vocab_size == 50358 and [f.name for f in tagger.spec.features] == ["shape", "suffix"]
+    assert (tied.spec.tie_embeddings, tied.spec.layers, tied.spec.hidden_size, tied.batch_size) == (True, 2, 400, 20)
     assert (cases["mnist"].batch_size, cases["mnist"].num_steps, cases["mnist"].spec.input_size) == (64, 28, 28)
     assert cases["ptb_lm"].carries_state and cases["ptb_lm"].spec.num_classes == 10000
     assert cases["imdb"].spec.vocab_size == 20000 and cases["imdb"].spec.head == "pooled"
@@ -94,7 +98,7 @@ def test_bench_alternates_fresh_processes_and_reports_medians(monkeypatch):
                 "threads": {"twin": twin}, "versions": {}, "twins_loaded": [MODULES[twin]]}
 
     monkeypatch.setattr(bench, "_in_fresh_process", fake_process)
-    report = bench.run_bench(["mnist"], rounds=5, progress=False, twins=("tensorflow", "numpy"))
+    report = bench.run_bench(["mnist"], rounds=5, progress=False, twins=("tensorflow", "numpy"), shapes=["mnist"])
     assert calls == [("-", "gemm")] + [("mnist", "numpy"), ("mnist", "tensorflow")] * 5
     row = report["tasks"]["mnist"]
     assert (row["numpy"]["samples_per_second"], row["numpy"]["min"], row["numpy"]["max"]) == (300.0, 100.0, 500.0)
@@ -135,7 +139,8 @@ def test_bench_table():
            "tensorflow": {"samples_per_second": 1000.0, "min": 950.0, "max": 1040.0, "peak_rss_mib": 800.0,
                           "tokens_per_second": 28000.0},
            "numpy_over": {"tensorflow": 3.0}}
-    table = re.sub(r" +", " ", bench_markdown({"tasks": {"mnist": row, "imdb": row}}))  # cells unpadded
+    table = re.sub(r" +", " ", bench_markdown({"tasks": {"mnist": {**row, "vocab_size": None},
+                                                         "imdb": {**row, "vocab_size": 20000}}}))  # cells unpadded
     assert "| mnist | 128 | 64 × 28 | 3,000 (2,900–3,100) | 1,000 (950–1,040) | **3.00×** | — | — | 40.0 | 41% | 200 | 800 |" \
         in table
     assert "| imdb | 128 | 64 × 28 | 3,000 (2,900–3,100) | 1,000 (950–1,040) | **3.00×** | 84,000 | 28,000 |" in table
@@ -153,9 +158,11 @@ def test_bench_of_one_task_merges_into_the_report(monkeypatch, tmp_path):
     twins = ["--twins", "numpy", "tensorflow"]
     assert main(["bench", "--task", "mnist", "--task", "imdb", "--rounds", "1", *twins]) == 0
     before = json.loads((tmp_path / "bench.json").read_text())
-    assert main(["bench", "--task", "imdb", "--rounds", "1", *twins]) == 0
+    assert main(["bench", "--shape", "imdb", "--rounds", "1", *twins]) == 0
     after = json.loads((tmp_path / "bench.json").read_text())
-    assert list(after["tasks"]) == ["mnist", "imdb"] and after["tasks"]["mnist"] == before["tasks"]["mnist"]
+    assert list(after["tasks"]) == ["mnist", "imdb", "mnist_bilstm", "imdb_bilstm_tail"]  # the order of the cases
+    assert after["tasks"]["mnist"] == before["tasks"]["mnist"]
+    assert main(["bench", "--shape", "nope", *twins]) == 2
 
 
 def test_bench_batches_are_the_parity_generators_at_the_real_shapes():
@@ -181,7 +188,7 @@ def test_bench_times_every_installed_twin_in_the_registry_order(monkeypatch):
     monkeypatch.setattr(bench, "_in_fresh_process", fake_process)
     monkeypatch.setattr(bench, "available", lambda name: True)  # every extra installed
     monkeypatch.setattr(twins, "available", lambda name: True)
-    report = bench.run_bench(["mnist"], rounds=2, progress=False)
+    report = bench.run_bench(["mnist"], rounds=2, progress=False, shapes=["mnist"])
     assert calls == ["gemm"] + ["numpy", "pytorch", "tensorflow"] * 2
     assert report["tasks"]["mnist"]["numpy_over"] == {"pytorch": 1.5, "tensorflow": 3.0}
     table = re.sub(r" +", " ", bench_markdown(report))
@@ -219,3 +226,25 @@ def test_the_page_says_which_blas_kernels_ran_and_who_chose_them():
     assert bench_page.blas_kernels(threads) == "BLAS kernels: Haswell, pinned by OPENBLAS_CORETYPE=Haswell"
     threads = {"environment": {}, "blas_pools": [{"kernels": "SkylakeX"}]}
     assert bench_page.blas_kernels(threads) == "BLAS kernels: SkylakeX, chosen for this CPU"
+
+
+def test_the_page_gives_an_epoch_of_each_config_a_shape_is_named_after(tmp_path, small_config):
+    import yaml
+
+    from harness.recipe.config import file_digest
+
+    configs, results = tmp_path / "configs", tmp_path / "results"
+    configs.mkdir()
+    (configs / "mine.yaml").write_text(yaml.safe_dump(small_config()))
+    runs = results / "mine"
+    runs.mkdir(parents=True)
+    for twin, seconds in (("numpy", [3.0, 5.0, 10.0]), ("tensorflow", [9.0, 8.0, 10.0])):
+        (runs / f"{twin}-seed1.json").write_text(json.dumps({
+            "twin": twin, "config": {"seed": 1}, "status": "complete", "task": "mnist", "metric": "accuracy",
+            "config_file": "configs/mine.yaml", "settings_digest": file_digest(configs / "mine.yaml"),
+            "history": [{"epoch": k + 1, "seconds": s, "samples_per_second": 1.0} for k, s in enumerate(seconds)]}))
+    report = {"tasks": {"mine": {}, "ptb_pos, bidirectional 2 layers": {}}}
+    epochs = bench_page.epoch_seconds(report, results, configs)
+    assert epochs == {"mine": {"numpy": 5.0, "tensorflow": 9.0}}  # medians
+    section = re.sub(r" +", " ", "\n".join(bench_page._epoch_section(epochs)))
+    assert "| `mine` | 5.0 | 9.0 |" in section

@@ -10,10 +10,10 @@ from ..atomic_files import check_writable, write_json_atomic, write_text_atomic
 from ..paths import relative_to_project
 from ..recipe.config import effective_config
 from ..recipe.tasks import TASKS
-from ..reports.bench_page import bench_page
+from ..reports.bench_page import bench_page, epoch_seconds
 from ..reports.divergence_page import divergence_markdown
 from ..reports.parity_page import parity_failures, parity_markdown
-from ..studies.bench import check_contenders, contenders, merged, run_bench
+from ..studies.bench import check_contenders, check_shapes, contenders, merged, run_bench
 from ..studies.divergence import trajectory_divergence
 from ..studies.parity import THRESHOLDS, run_parity
 from ..training.request import config_folder
@@ -42,6 +42,8 @@ def add_bench(commands) -> None:
     sub = commands.add_parser("bench", help="training-step throughput of each twin per task shape, each in its own process")
     sub.add_argument("--task", action="append", choices=tuple(TASKS),
                      help="benchmark only this task (repeatable; default all four)")
+    sub.add_argument("--shape", action="append", default=None, metavar="NAME",
+                     help="benchmark only this shape, as the page names it (repeatable; default every shape)")
     sub.add_argument("--rounds", type=positive, default=5,
                      help="fresh processes per twin and task, alternating (default 5)")
     sub.add_argument("--twins", nargs="+", default=None, metavar="TWIN",
@@ -87,9 +89,11 @@ def bench(args) -> int:
     check_writable(out)
     twins = chosen_twins(args.twins) if args.twins else contenders()
     check_contenders(twins)  # before any work
-    report = merged(run_bench(args.task or tuple(TASKS), args.rounds, twins=twins), out / "bench.json")
+    check_shapes(args.shape or ())
+    report = merged(run_bench(args.task or tuple(TASKS), args.rounds, twins=twins, shapes=args.shape),
+                    out / "bench.json")
     write_json_atomic(out / "bench.json", report)
-    page = bench_page(report)
+    page = bench_page(report, epoch_seconds(report, paths.RESULTS_DIR, paths.CONFIG_DIR))
     write_text_atomic(out / "bench.md", page)
     print(page)
     return 0

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Optional
 
 from ..provenance import KERNEL_VARIABLES
 from ..twins import LIBRARIES, REFERENCE, label, ordered, short
+from ..recipe.config import file_digest
+from .comparison import load_comparison
 from .markdown import table
-from .runs import with_keys
+from .runs import epochs_table, with_keys
 
 PROFILE_EXPLANATION = (
     "cProfile times a few training steps in the NumPy twin's bench process, after its timed steps, and splits "
@@ -56,7 +60,7 @@ def bench_markdown(report: dict) -> str:
             "shape": name, "H": str(row["hidden_size"]), "batch × steps": f"{row['batch_size']} × {row['num_steps']}",
             **speeds, **ratios,
             **{f"{short(twin)} tokens/s": cell(twin, lambda t: f"{t['tokens_per_second']:,.0f}")
-               if name != "mnist" else "—" for twin in twins},
+               if row.get("vocab_size") is not None else "—" for twin in twins},  # tokens: not pixel rows
             "NumPy GFLOP/s": f"{row['numpy']['gflops']:.1f}", "of GEMM peak": f"{row['numpy']['gemm_fraction']:.0%}",
             **{f"{short(twin)} peak MiB": cell(twin, lambda t: f"{t['peak_rss_mib']:,.0f}") for twin in twins},
         })
@@ -83,7 +87,38 @@ def blas_kernels(threads: dict) -> str:
         f"pinned by {', '.join(f'{k}={v}' for k, v in pinned.items())}" if pinned else "chosen for this CPU")
 
 
-def bench_page(report: dict) -> str:
+def epoch_seconds(report: dict, results_dir: Path, config_dir: Path) -> dict[str, dict[str, float]]:
+    """For each row named after a config (configs/<name>.yaml): each twin's median seconds per training epoch
+    over every epoch of its complete committed runs of the config's settings."""
+    found = {}
+    for name in report["tasks"]:
+        path = config_dir / f"{name}.yaml"
+        if not path.exists():
+            continue
+        comparison = load_comparison(results_dir / name, file_digest(path))
+        every = epochs_table(comparison.complete())
+        if len(every):
+            found[name] = {twin: float(seconds) for twin, seconds in every.groupby("twin")["seconds"].median().items()}
+    return found
+
+
+def _epoch_section(epochs: dict[str, dict[str, float]]) -> list[str]:
+    """One training epoch of each config a shape is named after, per twin, from its committed runs."""
+    if not epochs:
+        return []
+    twins = ordered(twin for times in epochs.values() for twin in times)
+    rows = [{"config": f"`{name}`", **{f"{label(twin)} s/epoch": f"{times[twin]:,.1f}" if twin in times else "—"
+                                        for twin in twins}} for name, times in epochs.items()]
+    return ["## One training epoch of each config a shape is named after", "",
+            "The median wall time of one training epoch (evaluation excluded) over every epoch of the complete "
+            "committed runs of each config (`results/<config>/`), per twin. Those runs trained on the project's "
+            "machines as they came, not on this bench's machine, one at a time or beside other work (each "
+            "comparison page gives its runs' threads and times): a second view, not a measurement of the bench's "
+            "kind.", "", table(rows), ""]
+
+
+def bench_page(report: dict, epochs: Optional[dict[str, dict[str, float]]] = None) -> str:
+    """The page; epochs: epoch_seconds() for its section (none without)."""
     twins = benched(report)
     threads = {name: row[name]["threads"] for row in report["tasks"].values() for name in twins if name in row}
     title = " vs ".join(f"{label(name)} twin" for name in twins)
@@ -103,6 +138,7 @@ def bench_page(report: dict) -> str:
         "",
         bench_markdown(report),
         "",
+        *_epoch_section(epochs or {}),
         *_profile_section(report),
     ])
 

@@ -22,10 +22,11 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 
-from twin_contract import Batch
+from twin_contract import Batch, Feature
 
 from ..errors import BadInput
 from ..paths import CONFIG_DIR
@@ -45,14 +46,21 @@ FAMILY = (
     ("ptb_pos, bidirectional 2 layers", "ptb_pos_strong", {"layers": 2, "bidirectional": True}),
     ("ptb_lm, 2 layers, dropout", "ptb_lm_strong", {"layers": 2, "dropout": 0.5}),
 )
+# The field-level configs users run, as they are, with the sizes their data gives that the task's bench shape
+# does not (PTB POS with 50,000 GloVe words: 50,358 words, 8 word shapes and 1,473 suffixes).
+FIELD = {"mnist_bilstm": {}, "imdb_bilstm_tail": {},
+         "ptb_pos_bilstm": {"vocab_size": 50358, "features": (Feature("shape", 8, 16), Feature("suffix", 1473, 16))},
+         "ptb_lm_tied": {}}
 
 
 def bench_cases() -> list[Case]:
     """One case per task, the registry's synthetic shape at the model size and batch of configs/<task>.yaml,
-    then the FAMILY's."""
-    chosen = [(task.name, task.name, {}) for task in TASKS.values()] + list(FAMILY)
+    then the FAMILY's, then the FIELD configs' (named by their config)."""
+    chosen = ([(task.name, task.name, {}, {}) for task in TASKS.values()]
+              + [(name, config, changes, {}) for name, config, changes in FAMILY]
+              + [(config, config, {}, sizes) for config, sizes in FIELD.items()])
     cases = []
-    for name, config_name, changes in chosen:
+    for name, config_name, changes, sizes in chosen:
         config = load_config(CONFIG_DIR / f"{config_name}.yaml")
         config = {**config, "model": {**config["model"], **changes}}
         task = TASKS[config["task"]]
@@ -60,9 +68,10 @@ def bench_cases() -> list[Case]:
         # MNIST's rows of 28 pixels, else the embedding
         spec = model_spec(config, 28 if shape.vocab_size is None else config["model"]["embedding_size"],
                           shape.num_classes, shape.vocab_size)
-        cases.append(Case(name, task.name, spec, config["training"]["batch_size"],
-                          shape.num_steps or config["data"]["num_steps"], config["data"].get("padding"),
-                          task.carries_state, config["model"]["dropout"]))
+        spec = replace(spec, **sizes)
+        steps = config["data"].get("max_len") or shape.num_steps or config["data"]["num_steps"]  # IMDB: max_len
+        cases.append(Case(name, task.name, spec, config["training"]["batch_size"], steps,
+                          config["data"].get("padding"), task.carries_state, config["model"]["dropout"]))
     return cases
 
 
@@ -89,6 +98,14 @@ def contenders() -> tuple[str, ...]:
     return tuple(name for name in NAMES if available(name))
 
 
+def check_shapes(shapes) -> None:
+    """BenchError naming a shape that is no bench case."""
+    known = [case.name for case in bench_cases()]
+    unknown = [shape for shape in shapes if shape not in known]
+    if unknown:
+        raise BenchError(f"--shape {unknown[0]!r} is no bench shape; the shapes: {', '.join(map(repr, known))}")
+
+
 def check_contenders(twins) -> None:
     """BenchError unless the NumPy twin is among the twins (every ratio is the NumPy twin's against another);
     TwinMissing for a twin whose optional extra is not installed."""
@@ -99,9 +116,10 @@ def check_contenders(twins) -> None:
 
 
 def run_bench(tasks=tuple(TASKS), rounds: int = 5, repeats: int = 5, steps: int = 5, progress: bool = True,
-              twins=None) -> dict:
-    """Every case of the tasks: `rounds` rounds of one fresh process per twin (default: contenders()),
-    alternating in the registry's order; medians, min–max, and the NumPy twin's ratio to each other twin."""
+              twins=None, shapes=None) -> dict:
+    """Every case of the tasks (only those named in `shapes`, when given): `rounds` rounds of one fresh process
+    per twin (default: contenders()), alternating in the registry's order; medians, min–max, and the NumPy
+    twin's ratio to each other twin."""
     twins = contenders() if twins is None else tuple(ordered(twins))
     check_contenders(twins)
     gemm = _in_fresh_process("-", "gemm", 0, 0)
@@ -109,7 +127,7 @@ def run_bench(tasks=tuple(TASKS), rounds: int = 5, repeats: int = 5, steps: int 
                          "warmup_steps": 3, "order": f"{', '.join(twins)}, alternating, one fresh process each"},
               "gemm_gflops": gemm["gemm_gflops"], "tasks": {}, **environment()}
     for case in bench_cases():
-        if case.task not in tasks:
+        if case.task not in tasks or (shapes is not None and case.name not in shapes):
             continue
         reports = {name: [] for name in twins}
         for round_ in range(rounds):
