@@ -184,5 +184,5 @@ def test_check_trains_and_benches_beside_the_reference(data_root, tmp_path, smal
     assert training["result"] == PASS and training["case"] == "mnist (quick)" and "gap 0.00 points" in \
         training["detail"], training
     benched = [r for r in rows if r["part"] == "bench"]
-    assert len(benched) == 6 and benched[0]["detail"] == "50 samples/s, NumPy 100: 0.50×"
+    assert len(benched) == len(bench.bench_cases()) and benched[0]["detail"] == "50 samples/s, NumPy 100: 0.50×"
     assert (tmp_path / "verdict.md").read_text().startswith("# `check ")
