@@ -90,7 +90,7 @@ def find(text: str) -> tuple[str, Twin]:
     points = {point.name: point for point in importlib.metadata.entry_points(group=ENTRY_POINTS)}
     if text in points:
         where = points[text].value.partition(":")[0]
-    elif text.endswith(".py") or "/" in text:
+    elif _is_file(text):
         path = Path(text).expanduser().resolve()
         if not path.is_file():
             raise NotATwin(f"--twin {text}: no such file")
@@ -110,7 +110,7 @@ def find(text: str) -> tuple[str, Twin]:
 
 def _import(where: str):
     """The module at a file path (registered under a name of its own) or of a dotted name."""
-    if not where.endswith(".py") and "/" not in where:
+    if not _is_file(where):
         return importlib.import_module(where)
     name = "lstm_twins_file_" + hashlib.sha1(where.encode()).hexdigest()[:12]
     if name not in sys.modules:
@@ -123,6 +123,11 @@ def _import(where: str):
             del sys.modules[name]
             raise
     return sys.modules[name]
+
+
+def _is_file(text: str) -> bool:
+    """Whether a twin is named by its file (path/to/twin.py) rather than by a module."""
+    return text.endswith(".py") or "/" in text
 
 
 def source(name: str) -> Optional[str]:

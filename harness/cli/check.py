@@ -17,7 +17,7 @@ from ..recipe.tasks import TASKS
 from ..reports.check_page import check_markdown
 from ..reports.comparison import agreement, load_comparison
 from ..studies.bench import run_bench
-from ..studies.check import FAIL, MEASURED, NOT_RUN, PASS, expected_rows, run_check
+from ..studies.check import FAIL, MEASURED, NOT_RUN, PASS, row, run_check, verdict_of
 from ..training.request import config_folder
 from ..twins import NAMES, REFERENCE, check_available, find, label, load, resolve, source
 from .options import TWIN_HELP, positive
@@ -55,20 +55,22 @@ def check(args) -> int:
         check_available([against])
     candidate = load(args.twin) if args.twin in NAMES else find(args.twin)[1]  # the contract is judged, not assumed
     dtypes = (args.dtype,) if args.dtype else ("float64", "float32")
-    with tqdm(total=expected_rows(candidate, dtypes), desc="check", unit="row",
-              disable=True if args.no_progress else None) as bar:  # None: a bar only on a terminal
-        verdict = {"source": args.twin, **run_check(candidate, against, dtypes, args.updates,
-                                                    progress=lambda row: bar.update(1))}
-    kept = not any(row["case"] == "interface" and row["result"] == FAIL for row in verdict["rows"])
+    with tqdm(desc="check", unit="row", disable=True if args.no_progress else None) as bar:  # None: a terminal's
+
+        def advance(_, total: int) -> None:
+            bar.total = total
+            bar.update(1)
+
+        verdict = {"source": args.twin, **run_check(candidate, against, dtypes, args.updates, progress=advance)}
+    kept = not any(r["case"] == "interface" and r["result"] == FAIL for r in verdict["rows"])
     why = "the contract fails"
     if args.train:
         verdict["rows"].append(_training_row(args.train, args.twin, against) if kept else
-                               {"part": "training", "case": args.train, "dtype": "", "result": NOT_RUN, "detail": why})
+                               row("training", args.train, NOT_RUN, why))
     if args.bench:
         verdict["rows"] += _bench_rows(args.twin, against, progress=not args.no_progress) if kept else [
-            {"part": "bench", "case": "every shape", "dtype": "float32", "result": NOT_RUN, "detail": why}]
-    if any(row["result"] == FAIL for row in verdict["rows"]):
-        verdict["verdict"] = "fail"
+            row("bench", "every shape", NOT_RUN, why, "float32")]
+    verdict["verdict"] = verdict_of(verdict["rows"])
     page = check_markdown(verdict)
     if args.out is not None:
         write_json_atomic(args.out, verdict)
@@ -88,18 +90,18 @@ def _training_row(task: str, text: str, against: str) -> dict:
     done = subprocess.run(command, capture_output=True, text=True)
     comparison = load_comparison(config_folder(path, config, True), settings_digest(config, True))
     rows = agreement(comparison, name, against)
-    row = {"part": "training", "case": f"{task} (quick)", "dtype": config["training"]["dtype"]}
+    case, dtype = f"{task} (quick)", config["training"]["dtype"]
     if not rows:
         said = done.stderr.strip().splitlines()
-        return {**row, "result": FAIL, "detail": f"compare --quick exited {done.returncode}: "
-                                                 f"{said[-1] if said else 'no message'}"}
+        return row("training", case, FAIL, f"compare --quick exited {done.returncode}: "
+                                           f"{said[-1] if said else 'no message'}", dtype)
     metric = comparison.runs[0]["metric"]
     seed = rows[0]
     scale, unit = (1, "") if metric == "perplexity" else (100, " %")
     gap, limit = seed["gap"], TRAINING_GAP[metric]
-    return {**row, "result": PASS if gap <= limit else FAIL,
-            "detail": f"test {metric} {scale * seed[name]:.2f}{unit} vs {label(against)} {scale * seed[against]:.2f}"
-                      f"{unit}: gap {gap:.2f} {'%' if metric == 'perplexity' else 'points'} (≤ {limit})"}
+    return row("training", case, PASS if gap <= limit else FAIL,
+               f"test {metric} {scale * seed[name]:.2f}{unit} vs {label(against)} {scale * seed[against]:.2f}{unit}: "
+               f"gap {gap:.2f} {'%' if metric == 'perplexity' else 'points'} (≤ {limit})", dtype)
 
 
 def _bench_rows(text: str, against: str, progress: bool) -> list[dict]:
@@ -107,8 +109,8 @@ def _bench_rows(text: str, against: str, progress: bool) -> list[dict]:
     name = resolve(text)
     report = run_bench(tuple(TASKS), rounds=3, twins={"numpy", name, against}, progress=progress)
     rows = []
-    for shape, row in report["tasks"].items():
-        mine, theirs = row[name]["samples_per_second"], row[against]["samples_per_second"]
-        rows.append({"part": "bench", "case": shape, "dtype": "float32", "result": MEASURED,
-                     "detail": f"{mine:,.0f} samples/s, {label(against)} {theirs:,.0f}: {mine / theirs:.2f}×"})
+    for shape, timed in report["tasks"].items():
+        mine, theirs = timed[name]["samples_per_second"], timed[against]["samples_per_second"]
+        rows.append(row("bench", shape, MEASURED, f"{mine:,.0f} samples/s, {label(against)} {theirs:,.0f}: "
+                                                  f"{mine / theirs:.2f}×", "float32"))
     return rows

@@ -14,6 +14,7 @@ for a failure, the quantity and its figure. Exceptions the candidate raises are 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable, Optional
 
 import numpy as np
@@ -39,71 +40,70 @@ def uses(case: Case) -> set[str]:
     return {part for part, used in needed.items() if used}
 
 
-def expected_rows(candidate, dtypes) -> int:
-    """How many rows run_check gives (for a progress bar)."""
-    problems = contract_problems(candidate)
-    if problems:
-        return len(problems)
-    unsupported = set(getattr(candidate, "UNSUPPORTED", ()))
-    supported = [d for d in dtypes if d not in unsupported]
-    return 1 + sum(1 if uses(case) & unsupported else len(supported) for case in PARITY_CASES) \
-        + (len(dtypes) + 2) * len(PARITY_CASES)
-
-
-def _row(part: str, case: str, result: str, detail: str = "", dtype: str = "") -> dict:
+def row(part: str, case: str, result: str, detail: str = "", dtype: str = "") -> dict:
+    """One row of the verdict."""
     return {"part": part, "case": case, "dtype": dtype, "result": result, "detail": detail}
 
 
+def verdict_of(rows: list[dict]) -> str:
+    """"pass" when no row failed and one passed, else "fail"."""
+    return "fail" if any(r["result"] == FAIL for r in rows) or not any(r["result"] == PASS for r in rows) else "pass"
+
+
 def run_check(candidate, against: str, dtypes=("float64", "float32"), updates: int = 100,
-              progress: Optional[Callable[[dict], None]] = None) -> dict:
+              progress: Optional[Callable[[dict, int], None]] = None) -> dict:
     """The verdict on the module `candidate` against the registered twin `against`: {"twin", "against",
-    "rows": [{"part", "case", "dtype", "result", "detail"}], "verdict": "pass" or "fail"}; progress(row)
-    is called as each row is decided."""
+    "rows": [{"part", "case", "dtype", "result", "detail"}], "verdict": "pass" or "fail"}; progress(row, total)
+    is called as each row is decided, total the number of rows in all."""
+    judgements = _plan(candidate, against, dtypes, updates)
     rows = []
-
-    def add(row: dict) -> None:
-        rows.append(row)
+    for decide in judgements:
+        rows.append(decide())
         if progress is not None:
-            progress(row)
+            progress(rows[-1], len(judgements))
+    return {"twin": getattr(candidate, "NAME", "?"), "against": against, "rows": rows, "verdict": verdict_of(rows)}
 
+
+def _plan(candidate, against: str, dtypes, updates: int) -> list[Callable[[], dict]]:
+    """Every row of the verdict, in order, as the call that decides it."""
     problems = contract_problems(candidate)
-    for problem in problems:
-        add(_row("contract", "interface", FAIL, problem))
-    unsupported = set(getattr(candidate, "UNSUPPORTED", ())) if not problems else set()
-    if not problems:
-        add(_row("contract", "interface", PASS, "NAME, the five functions and their parameters"
-                 + (f"; not supported: {', '.join(sorted(unsupported))}" if unsupported else "")))
-        supported = [d for d in dtypes if d not in unsupported]
-        cases = [(case, sorted(uses(case) & unsupported)) for case in PARITY_CASES]
+    if problems:
+        return [partial(row, "contract", "interface", FAIL, problem) for problem in problems]
+    unsupported = set(getattr(candidate, "UNSUPPORTED", ()))
+    plan = [partial(row, "contract", "interface", PASS, "NAME, the five functions and their parameters"
+                    + (f"; not supported: {', '.join(sorted(unsupported))}" if unsupported else ""))]
+    supported = [d for d in dtypes if d not in unsupported]
+    cases = [(case, sorted(uses(case) & unsupported)) for case in PARITY_CASES]
+    for case, missing in cases:
+        if missing:
+            plan.append(partial(row, "contract", case.name, UNSUPPORTED, f"needs {', '.join(missing)}"))
+        else:
+            plan += [partial(_attempt, "contract", case, dtype, partial(behaviour, candidate, case, dtype))
+                     for dtype in supported]
+    reference = load(against) if available(against) else None
+    absent = f"the {label(against)} twin is not installed"
+    for dtype in dtypes:
         for case, missing in cases:
-            if missing:
-                add(_row("contract", case.name, UNSUPPORTED, f"needs {', '.join(missing)}"))
+            if dtype in unsupported or missing:
+                plan.append(partial(row, "parity", case.name, UNSUPPORTED, f"needs {', '.join(missing or [dtype])}",
+                                    dtype))
+            elif reference is None:
+                plan.append(partial(row, "parity", case.name, NOT_RUN, absent, dtype))
             else:
-                for dtype in supported:
-                    add(_attempt("contract", case, dtype, lambda: behaviour(candidate, case, dtype)))
-        reference = load(against) if available(against) else None
-        for dtype in dtypes:
-            for case, missing in cases:
-                if dtype in unsupported or missing:
-                    add(_row("parity", case.name, UNSUPPORTED, f"needs {', '.join(missing or [dtype])}", dtype))
-                elif reference is None:
-                    add(_row("parity", case.name, NOT_RUN, f"the {label(against)} twin is not installed", dtype))
-                else:
-                    add(_attempt("parity", case, dtype, lambda: _within(
-                        gradient_parity(case, dtype, candidate, reference), THRESHOLDS[dtype])))
-        for part, judge in (("finite differences", lambda case: finite_differences(candidate, case)),
-                            ("trajectory", lambda case: _trajectory(candidate, reference, case, updates))):
-            for case, missing in cases:
-                missing = missing or (["float64"] if "float64" in unsupported else [])
-                if missing:
-                    add(_row(part, case.name, UNSUPPORTED, f"needs {', '.join(missing)}", "float64"))
-                elif part == "trajectory" and reference is None:
-                    add(_row(part, case.name, NOT_RUN, f"the {label(against)} twin is not installed", "float64"))
-                else:
-                    add(_attempt(part, case, "float64", lambda: judge(case)))
-    failed = any(row["result"] == FAIL for row in rows)
-    return {"twin": getattr(candidate, "NAME", "?"), "against": against, "rows": rows,
-            "verdict": "fail" if failed or not any(row["result"] == PASS for row in rows) else "pass"}
+                plan.append(partial(_attempt, "parity", case, dtype, partial(_parity, candidate, reference, case,
+                                                                             dtype)))
+    for part in ("finite differences", "trajectory"):
+        for case, missing in cases:
+            missing = missing or (["float64"] if "float64" in unsupported else [])
+            if missing:
+                plan.append(partial(row, part, case.name, UNSUPPORTED, f"needs {', '.join(missing)}", "float64"))
+            elif part == "trajectory" and reference is None:
+                plan.append(partial(row, part, case.name, NOT_RUN, absent, "float64"))
+            else:
+                judge = (partial(finite_differences, candidate, case) if part == "finite differences"
+                         else partial(_trajectory, candidate, reference, case, updates))
+                plan.append(partial(_attempt, part, case, "float64", judge))
+    return plan
 
 
 def _attempt(part: str, case: Case, dtype: str, judge: Callable[[], tuple[bool, str]]) -> dict:
@@ -112,7 +112,7 @@ def _attempt(part: str, case: Case, dtype: str, judge: Callable[[], tuple[bool, 
         passed, detail = judge()
     except Exception as error:  # the candidate's fault, whatever it is
         passed, detail = False, f"raised {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-    return _row(part, case.name, PASS if passed else FAIL, detail, dtype)
+    return row(part, case.name, PASS if passed else FAIL, detail, dtype)
 
 
 def _within(figures: dict[str, float], threshold: float) -> tuple[bool, str]:
@@ -124,6 +124,10 @@ def _within(figures: dict[str, float], threshold: float) -> tuple[bool, str]:
         return False, (f"{first} {figures[first]:.1e} > {threshold:.0e}"
                        + (f" (and {len(over) - 1} more; worst {name} {worst:.1e})" if len(over) > 1 else ""))
     return True, f"worst {name} {worst:.1e} ≤ {threshold:.0e}"
+
+
+def _parity(candidate, reference, case: Case, dtype: str) -> tuple[bool, str]:
+    return _within(gradient_parity(case, dtype, candidate, reference), THRESHOLDS[dtype])
 
 
 def _trajectory(candidate, reference, case: Case, updates: int) -> tuple[bool, str]:
