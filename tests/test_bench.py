@@ -2,6 +2,7 @@
 
 import json
 import re
+from dataclasses import replace
 import subprocess
 import sys
 
@@ -118,16 +119,42 @@ def test_the_numpy_step_profile_splits_the_step_among_the_model_parts():
     lstm = parts["LSTM forward"] + parts["LSTM backward"]
     assert profile["lstm_time_step_seconds"] == pytest.approx(lstm / case.num_steps)
     assert 0 < profile["call_floor_seconds"] < profile["recurrent_matmuls_seconds"]
+    assert profile["lstm_calls_per_time_step"] == step_profile.lstm_calls_per_time_step(case)
+
+
+def test_the_call_counter_counts_every_numpy_call_on_its_arrays():
+    x = np.ones((3, 4), np.float32).view(step_profile._Counted)
+    step_profile._Counted.calls = 0
+    a = x * 2  # 1
+    a += 1  # 2
+    np.tanh(a, out=a)  # 3
+    b = np.where(a > 0, a, 0)  # 4: a > 0, 5: np.where
+    b.sum(axis=0)  # 6: np.add.reduce
+    assert step_profile._Counted.calls == 6
+    assert isinstance(b, step_profile._Counted) and np.allclose(np.asarray(b), np.tanh(3))
+
+
+def test_the_lstm_calls_per_time_step_leave_out_what_a_call_does_once():
+    case = next(c for c in bench_cases() if c.name == "mnist")  # no padding
+    calls = step_profile.lstm_calls_per_time_step(case)
+    assert calls == step_profile.lstm_calls_per_time_step(replace(case, num_steps=3 * case.num_steps))
+    assert calls == int(calls) > 4  # the same whole number of calls at every step, the 2 matmuls among them
+    padded = step_profile.lstm_calls_per_time_step(replace(case, padding="post"))
+    assert padded > calls  # padded steps carry the state through: more calls
 
 
 def test_the_bench_page_shows_the_profile_of_rows_that_have_one():
     profile = {"step_seconds": 0.01, "parts_seconds": {p: 0.001 for p in step_profile.PARTS},
-               "lstm_time_step_seconds": 20e-6, "recurrent_matmuls_seconds": 8e-6, "call_floor_seconds": 0.5e-6}
+               "lstm_time_step_seconds": 20e-6, "recurrent_matmuls_seconds": 8e-6, "call_floor_seconds": 0.5e-6,
+               "lstm_calls_per_time_step": 20.0}
     profile["parts_seconds"]["LSTM backward"] = 0.004
     section = re.sub(r" +", " ", "\n".join(bench_page._profile_section({"tasks": {
         "mnist": {"numpy": {"profile": profile}}, "imdb": {"numpy": {}}}})))
     assert section.startswith("## Where the NumPy twin's step goes")
-    assert "| mnist | 10.00 | 10% | 40% | 10% | 10% | 10% | 10% | 10% | 20.0 | 8.0 | 0.50 |" in section
+    assert "| mnist | 10.00 | 10% | 40% | 10% | 10% | 10% | 10% | 10% | 20.0 | 8.0 | 20.0 | 10.0 | 0.50 |" in section
+    del profile["lstm_calls_per_time_step"]  # measured before calls were counted
+    assert "| 20.0 | 8.0 | — | — | 0.50 |" in re.sub(r" +", " ", "\n".join(bench_page._profile_section(
+        {"tasks": {"mnist": {"numpy": {"profile": profile}}}})))
     assert "| imdb" not in section  # measured before the profile existed
     assert bench_page._profile_section({"tasks": {"imdb": {"numpy": {}}}}) == []
 

@@ -19,9 +19,12 @@ PROFILE_EXPLANATION = (
     "softmax cross-entropy), the embedding, the pooling, clipping and SGD. The LSTM's share is then put in terms of "
     "its recurrent loops: the time of one LSTM time step (forward and backward, per layer and direction) against "
     "what its two recurrent matmuls (h·Wh forward, da·Whᵀ backward) take alone at the shape, and against the cost "
-    "of a NumPy call that does almost nothing. The rest of a time step is its elementwise calls, a dozen or so on "
-    "arrays of N·H to N·4H numbers; where those arrays are small, each costs little more than that floor, so the "
-    "loop is bound by the number of calls more than by arithmetic.")
+    "of a NumPy call that does almost nothing. The rest of a time step is its elementwise calls on arrays of N·H "
+    "to N·4H numbers, counted at the shape (every ufunc and array function that lstm.py's two loops call per time "
+    "step, padded steps included); their number times that floor is the time step's call floor, what the calls "
+    "would cost if each did no work. Where the arrays are small, the time step is close to its call floor plus its "
+    "matmuls: the loop is bound by the number of calls more than by arithmetic; where they are large, the gap is "
+    "the arithmetic itself (single-threaded: NumPy runs each elementwise call on one core).")
 
 
 # what a reader needs to know to read a twin's figures
@@ -179,9 +182,12 @@ def profile_markdown(rows: dict) -> str:
     for name, p in rows.items():
         shares = {part: f"{seconds / p['step_seconds']:.0%}" for part, seconds in p["parts_seconds"].items()}
         other = 1 - sum(p["parts_seconds"].values()) / p["step_seconds"]
+        calls = p.get("lstm_calls_per_time_step")  # rows measured before calls were counted have none
         lines.append({"shape": name, "step ms (profiled)": f"{p['step_seconds'] * 1e3:.2f}", **shares,
                       "other": f"{other:.0%}",
                       "µs per LSTM time step": f"{p['lstm_time_step_seconds'] * 1e6:.1f}",
                       "its 2 matmuls alone": f"{p['recurrent_matmuls_seconds'] * 1e6:.1f}",
+                      "NumPy calls in it": f"{calls:.1f}" if calls else "—",
+                      "its call floor µs": f"{calls * p['call_floor_seconds'] * 1e6:.1f}" if calls else "—",
                       "NumPy call floor µs": f"{p['call_floor_seconds'] * 1e6:.2f}"})
     return table(lines)

@@ -12,6 +12,8 @@ import timeit
 
 import numpy as np
 
+from .synthetic import random_batch
+
 # A part of the step: the functions (module file, name) whose cumulative time it is.
 PARTS = {
     "LSTM forward": [("lstm.py", "lstm_forward")],
@@ -41,7 +43,61 @@ def profile_step(case, run, steps: int = 5) -> dict:
     time_steps = case.num_steps * len(spec.direction_names())  # LSTM time steps per training step
     return {"step_seconds": step, "parts_seconds": parts,
             "lstm_time_step_seconds": (parts["LSTM forward"] + parts["LSTM backward"]) / time_steps,
+            "lstm_calls_per_time_step": lstm_calls_per_time_step(case),
             **recurrent_costs(case.batch_size, spec.hidden_size)}
+
+
+class _Counted(np.ndarray):
+    """An array that counts the NumPy calls made on it: ufuncs (operators, np.tanh, np.matmul, reductions)
+    and array functions (np.where, np.copyto, ...). What they return is counted in turn."""
+
+    calls = 0
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        _Counted.calls += 1
+        outputs = kwargs.get("out")
+        if outputs is not None:
+            kwargs["out"] = tuple(np.asarray(o) for o in outputs)
+        result = getattr(ufunc, method)(*(np.asarray(x) if isinstance(x, np.ndarray) else x for x in inputs),
+                                        **kwargs)
+        if outputs is not None:
+            return outputs[0] if len(outputs) == 1 else outputs
+        return result.view(_Counted) if isinstance(result, np.ndarray) else result
+
+    def __array_function__(self, func, types, args, kwargs):
+        _Counted.calls += 1
+        result = super().__array_function__(func, types, args, kwargs)
+        return result.view(_Counted) if isinstance(result, np.ndarray) else result
+
+
+def lstm_calls_per_time_step(case) -> float:
+    """The NumPy calls of one time step of lstm.py's loops (forward + backward, one layer and direction) at the
+    case's batch, width and padding: the calls of an LSTM over its steps twice over, less those over its steps
+    once, per step (what a call does once, outside its loops, cancels)."""
+    # Imported here, in the NumPy twin's bench process only: every other bench process loads its own twin alone.
+    from impl_numpy.lstm import lstm_backward, lstm_forward
+    from impl_numpy.workspace import Workspace
+
+    class CountedWorkspace(Workspace):
+        def get(self, name, shape, dtype):
+            return super().get(name, shape, dtype).view(_Counted)
+
+    rng = np.random.default_rng(0)
+    mask = random_batch(case, rng).mask  # (N, T), or None
+    N, T, H = case.batch_size, case.num_steps, case.spec.hidden_size
+
+    def calls(repeats: int) -> int:
+        x = rng.standard_normal((N, repeats * T, H)).astype(np.float32).view(_Counted)
+        Wx, Wh = (rng.standard_normal((H, 4 * H)).astype(np.float32).view(_Counted) for _ in range(2))
+        b = np.zeros(4 * H, np.float32).view(_Counted)
+        workspace = CountedWorkspace()
+        _Counted.calls = 0
+        steps_mask = None if mask is None else np.tile(mask, repeats)  # the same padding, `repeats` times
+        _, _, cache = lstm_forward(x, Wx, Wh, b, mask=steps_mask, workspace=workspace)
+        lstm_backward(x, None, None, cache, workspace, input_grad=False)  # dh_seq: any (N, T, H) array
+        return _Counted.calls
+
+    return (calls(2) - calls(1)) / T
 
 
 def recurrent_costs(N: int, H: int, repeats: int = 2000) -> dict:
@@ -64,4 +120,6 @@ def summary(profiles: list[dict]) -> dict:
     return {"step_seconds": statistics.median(p["step_seconds"] for p in profiles),
             "parts_seconds": {part: statistics.median(p["parts_seconds"][part] for p in profiles) for part in PARTS},
             **{key: statistics.median(p[key] for p in profiles)
-               for key in ("lstm_time_step_seconds", "recurrent_matmuls_seconds", "call_floor_seconds")}}
+               for key in ("lstm_time_step_seconds", "recurrent_matmuls_seconds", "call_floor_seconds")},
+            **({"lstm_calls_per_time_step": profiles[0]["lstm_calls_per_time_step"]}
+               if "lstm_calls_per_time_step" in profiles[0] else {})}
