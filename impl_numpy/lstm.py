@@ -7,7 +7,9 @@ tanh); a test checks that this module computes exactly what it does. The speed t
 3. scratch arrays reused from call to call (`Workspace`), results written in place;
 4. the backward pass's derivatives (σ', tanh', ∂h/∂c) for all steps at once, out of the loop;
 5. padding folded into those derivatives, so the loop has no per-step `np.where`;
-6. the weight gradients as one matmul each over all steps; no dx when none is needed.
+6. the weight gradients as one matmul each over all steps; no dx when none is needed;
+7. the rows past the last real one at a step are left out of that step (they carry their state on), so
+   a batch sorted longest first (as model.py sorts it) computes on its real rows alone.
 
 Weights in the canonical (Keras) layout, gate blocks in order i, f, c, o:
     Wx (D, 4H), Wh (H, 4H), b (4H,).
@@ -49,6 +51,8 @@ class LSTMCache(NamedTuple):
     cs: np.ndarray  # (T+1, N, H) carried c; cs[0] is c0
     tanh_cs: np.ndarray  # (T, N, H) tanh of the cell's new c (before masking)
     mask: Optional[np.ndarray]  # (T, N, 1) bool, or None when every step is real
+    rows: list[int]  # n_t: the rows at work at step t, [:n_t]; the rest are padded there
+    holes: set[int]  # the steps with padded rows among their rows at work
     Wx: np.ndarray
     Wh: np.ndarray
 
@@ -67,6 +71,24 @@ def gate_scale(H: int, dtype) -> np.ndarray:
     scale = np.full(4 * H, 0.5, dtype=dtype)
     scale[2 * H : 3 * H] = 1
     return scale
+
+
+def longest_first(mask: np.ndarray) -> np.ndarray:
+    """(N,): the order of a batch's rows by their real steps, most first (stable). mask: (N, T) bool.
+
+    Rows so sorted, post- or pre-padded, each step's padded rows come after its real ones (trick 7)."""
+    return np.argsort(-np.asarray(mask).sum(axis=1), kind="stable")
+
+
+def rows_at_work(mask: Optional[np.ndarray], T: int, N: int) -> tuple[list[int], set[int]]:
+    """For each step t, n_t: the rows [:n_t] up to its last real one (N when mask is None); and the steps
+    with padded rows among those (holes). mask: (N, T) bool."""
+    if mask is None:
+        return [N] * T, set()
+    real = mask.T  # (T, N)
+    rows = np.where(real.any(axis=1), N - np.argmax(real[:, ::-1], axis=1), 0)  # 1 + the last real row
+    holes = np.flatnonzero(real.sum(axis=1) < rows)
+    return rows.tolist(), set(holes.tolist())
 
 
 def lstm_forward(
@@ -104,28 +126,33 @@ def lstm_forward(
     recurrent = ws.get("recurrent", (N, 4 * H), x.dtype)
     step_mask = None if mask is None else mask.T[:, :, None]  # (T, N, 1)
     padded = None if mask is None else ~step_mask
-    padded_steps = set() if mask is None else set(np.flatnonzero(padded.any(axis=(1, 2))).tolist())
+    rows, holes = rows_at_work(mask, T, N)
 
     for t in range(T):
+        n = rows[t]  # rows [:n] at work; the others are padded at step t
         # i, f, g, o = σ(a_i), σ(a_f), tanh(a_c), σ(a_o), with a = x_t·Wx + h_{t-1}·Wh + b
-        a = gates[t]  # (N, 4H), turned in place into the activations
-        a += np.matmul(hs[t], Wh_scaled, out=recurrent)
+        a = gates[t, :n]  # (n, 4H), turned in place into the activations
+        a += np.matmul(hs[t, :n], Wh_scaled, out=recurrent[:n])
         np.tanh(a, out=a)
         a *= scale
         a += offset
         i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
         # c_t = f ⊙ c_{t-1} + i ⊙ g
-        c = np.multiply(f, cs[t], out=cs[t + 1])
+        c = np.multiply(f, cs[t, :n], out=cs[t + 1, :n])
         c += i * g
         # h_t = o ⊙ tanh(c_t)
-        np.tanh(c, out=tanh_cs[t])
-        h = np.multiply(o, tanh_cs[t], out=hs[t + 1])
-        if t in padded_steps:  # padded steps carry the state through
-            np.copyto(h, hs[t], where=padded[t])
-            np.copyto(c, cs[t], where=padded[t])
+        np.tanh(c, out=tanh_cs[t, :n])
+        h = np.multiply(o, tanh_cs[t, :n], out=hs[t + 1, :n])
+        # padded steps carry the state through: padded rows among those at work, then the rows past them
+        if t in holes:
+            np.copyto(h, hs[t, :n], where=padded[t, :n])
+            np.copyto(c, cs[t, :n], where=padded[t, :n])
+        if n < N:
+            np.copyto(hs[t + 1, n:], hs[t, n:])
+            np.copyto(cs[t + 1, n:], cs[t, n:])
 
     h_seq = hs[1:].transpose(1, 0, 2)  # (N, T, H)
-    cache = LSTMCache(xs, gates, hs, cs, tanh_cs, step_mask, Wx, Wh)
+    cache = LSTMCache(xs, gates, hs, cs, tanh_cs, step_mask, rows, holes, Wx, Wh)
     return h_seq, (hs[T], cs[T]), cache
 
 
@@ -144,7 +171,7 @@ def lstm_backward(
     input_grad: False skips the gradient w.r.t. x (data, or a frozen embedding, needs none).
     Walks the forward loop in reverse, one block per forward line.
     """
-    xs, gates, hs, cs, tanh_cs, step_mask, Wx, Wh = cache
+    xs, gates, hs, cs, tanh_cs, step_mask, rows, holes, Wx, Wh = cache
     T, N, D = xs.shape
     H = Wh.shape[0]
     dtype = xs.dtype
@@ -161,9 +188,10 @@ def lstm_backward(
     np.subtract(1, dh_dc, out=dh_dc)
     dh_dc *= o
     # ∂c_t/∂c_{t-1} = f; at a padded step c_t = c_{t-1} and h_t = h_{t-1}: there the cell's
-    # derivatives are 0, ∂c_t/∂c_{t-1} is 1, and dh passes through to h_{t-1} unchanged.
+    # derivatives are 0, ∂c_t/∂c_{t-1} is 1, and dh passes through to h_{t-1} unchanged (rows past
+    # the rows at work are left as they are; padded rows among them, at the holes, are masked).
     dc_dc_prev = f
-    if step_mask is not None:
+    if holes:
         gate_derivs *= step_mask
         dh_dc *= step_mask
         dc_dc_prev = np.where(step_mask, f, 1)
@@ -178,22 +206,25 @@ def lstm_backward(
     for t in reversed(range(T)):
         if dhs is not None:
             dh += dhs[t]
-        da = da_all[t]
+        n = rows[t]
+        da, dh_n, dc_n = da_all[t, :n], dh[:n], dc[:n]  # the rows at work
         # h_t = o ⊙ tanh(c_t)
-        np.multiply(dh, tanh_cs[t], out=da[:, 3 * H :])  # do
-        dc += dh * dh_dc[t]
+        np.multiply(dh_n, tanh_cs[t, :n], out=da[:, 3 * H :])  # do
+        dc_n += dh_n * dh_dc[t, :n]
         # c_t = f ⊙ c_{t-1} + i ⊙ g
-        np.multiply(dc, g[t], out=da[:, :H])  # di
-        np.multiply(dc, cs[t], out=da[:, H : 2 * H])  # df
-        np.multiply(dc, i[t], out=da[:, 2 * H : 3 * H])  # dg
-        dc *= dc_dc_prev[t]  # becomes dc_{t-1}
+        np.multiply(dc_n, g[t, :n], out=da[:, :H])  # di
+        np.multiply(dc_n, cs[t, :n], out=da[:, H : 2 * H])  # df
+        np.multiply(dc_n, i[t, :n], out=da[:, 2 * H : 3 * H])  # dg
+        dc_n *= dc_dc_prev[t, :n]  # becomes dc_{t-1}
         # i, f, g, o = σ(a_i), σ(a_f), tanh(a_c), σ(a_o)
-        da *= gate_derivs[t]
+        da *= gate_derivs[t, :n]
+        if n < N:
+            np.copyto(da_all[t, n:], 0)
         # a = x_t·Wx + h_{t-1}·Wh + b
-        dh_prev = da @ Wh_T
-        if step_mask is not None:  # h passed through at padded steps
-            dh_prev += dh * dh_passed[t]
-        dh = dh_prev
+        passed = dh_n * dh_passed[t, :n] if t in holes else None  # h passed through at padded steps
+        np.matmul(da, Wh_T, out=dh_n)
+        if passed is not None:
+            dh_n += passed
 
     # The weight gradients, summed over all steps: one matmul each.
     da_flat = da_all.reshape(T * N, 4 * H)

@@ -31,6 +31,7 @@ from twin_contract import (
 from .embedding import embedding_backward, embedding_forward
 from .linear import linear_forward
 from .loss import softmax_cross_entropy, token_weights
+from .lstm import longest_first
 from .output_layer import linear_cross_entropy
 from .pooling import masked_max_backward, masked_max_forward, masked_mean_backward, masked_mean_forward
 from .sgd import clip_by_global_norm, sgd_update
@@ -75,15 +76,17 @@ def predict(model: NumpyModel, batch: Batch, state: Optional[State] = None):
 
     logits: (N, C) for the pooled head, (N, T, C) for the per-step head.
     """
+    batch, state, order = _longest_first(model.spec, batch, state)
     out = _lstm_features(model, batch, state)
     logits = linear_forward(out.features, _dense_kernel(model), model.params["dense/bias"])
     loss, _ = softmax_cross_entropy(logits, np.asarray(batch.targets), out.token_mask)
-    return logits, loss, out.state
+    return _unsorted(logits, order), loss, _unsorted_state(out.state, order)
 
 
 def loss_and_grads(model: NumpyModel, batch: Batch, state: Optional[State] = None):
     """-> (loss, grads, final state); grads has one entry per trainable canonical weight."""
     spec, p = model.spec, model.params
+    batch, state, order = _longest_first(spec, batch, state)
     out = _lstm_features(model, batch, state)
     # Linear -> softmax cross-entropy, forward and backward at once: (M, K·H) features, M = N or N·T
     targets = np.asarray(batch.targets).reshape(-1)
@@ -117,7 +120,7 @@ def loss_and_grads(model: NumpyModel, batch: Batch, state: Optional[State] = Non
         grads["embedding"] += dW.T
     else:
         grads["dense/kernel"] = dW
-    return loss, {name: grads[name] for name in spec.trainable_names()}, out.state
+    return loss, {name: grads[name] for name in spec.trainable_names()}, _unsorted_state(out.state, order)
 
 
 def train_step(
@@ -134,7 +137,6 @@ def _lstm_features(model: NumpyModel, batch: Batch, state: Optional[State]) -> _
     """[Embedding ⊕ features] -> LSTM stack -> pooled (N, K·H) or per-step (N, T, K·H) features for the
     output layer, after the output dropout."""
     spec, p = model.spec, model.params
-    check_batch(spec, batch, state)
     mask = batch.mask
     if spec.has_embedding:
         x = embedding_forward(batch.inputs, p["embedding"])  # (N, T, E)
@@ -157,6 +159,37 @@ def _lstm_features(model: NumpyModel, batch: Batch, state: Optional[State]) -> _
     if output_dropout is not None:
         features = features * output_dropout
     return _Features(features, token_mask, state, stack, output_dropout, max_weights)
+
+
+def _longest_first(spec: ModelSpec, batch: Batch, state: Optional[State]
+                   ) -> tuple[Batch, Optional[State], Optional[np.ndarray]]:
+    """The batch (checked) and state with their rows sorted by real steps, most first, and that order of the
+    rows (None: kept as they are, when there is no padding or the rows are in that order already).
+    Sorted so, the rows that have reached their padding at a step are the last ones, and lstm.py leaves them
+    out of the step's arithmetic; the loss and the gradients are sums over rows, the same in any order."""
+    check_batch(spec, batch, state)
+    if batch.mask is None:
+        return batch, state, None
+    order = longest_first(batch.mask)
+    if np.array_equal(order, np.arange(len(order))):
+        return batch, state, None
+
+    def rows(array):
+        return None if array is None else np.asarray(array)[order]
+
+    batch = Batch(rows(batch.inputs), rows(batch.targets), rows(batch.mask), rows(batch.features),
+                  None if batch.dropout is None else tuple(rows(m) for m in batch.dropout))
+    return batch, None if state is None else State(state.h[:, order], state.c[:, order]), order
+
+
+def _unsorted(array: np.ndarray, order: Optional[np.ndarray]) -> np.ndarray:
+    """A (N, ...) result of sorted rows, back in the batch's order."""
+    return array if order is None else array[np.argsort(order)]
+
+
+def _unsorted_state(state: State, order: Optional[np.ndarray]) -> State:
+    """A (L·K, N, H) state of sorted rows, back in the batch's order."""
+    return state if order is None else State(*(part[:, np.argsort(order)] for part in state))
 
 
 def _dense_kernel(model: NumpyModel) -> np.ndarray:

@@ -108,3 +108,31 @@ def test_training_lowers_the_loss_and_freezes_the_embedding():
     losses = [impl_numpy.train_step(model, batch, 1.0, 5.0).loss for _ in range(100)]
     assert losses[-1] < 0.5 * losses[0]
     np.testing.assert_array_equal(impl_numpy.get_weights(model)["embedding"], weights["embedding"].astype(np.float32))
+
+
+@pytest.mark.parametrize("name", ["imdb", "ptb_pos, bidirectional 2 layers, pre-padding", "imdb, bidirectional, holes",
+                                  "ptb_pos, 2 layers, dropout", "ptb_pos, word features, bidirectional"])
+def test_the_rows_sorted_longest_first_come_back_in_the_batchs_order(name):
+    """The model sorts a padded batch's rows (lstm.py then leaves the padded rows out of each step):
+    its logits and final state come back in the batch's order, whatever that order is."""
+    case = CASES[name]
+    rng = np.random.default_rng(10)
+    model = impl_numpy.build_model(case.spec, random_weights(case.spec, rng), "float64")
+    batch = random_batch(case, rng)
+    shape = (len(case.spec.direction_names()), case.batch_size, case.spec.hidden_size)
+    state = State(rng.standard_normal(shape), rng.standard_normal(shape))
+    perm = rng.permutation(case.batch_size)
+    shuffled = Batch(*(None if a is None else tuple(m[perm] for m in a) if isinstance(a, tuple) else a[perm]
+                       for a in batch))
+    logits, loss, final = impl_numpy.predict(model, batch, state)
+    logits_s, loss_s, final_s = impl_numpy.predict(model, shuffled, State(state.h[:, perm], state.c[:, perm]))
+    assert not np.array_equal(impl_numpy.model.longest_first(batch.mask), np.arange(case.batch_size))  # sorted
+    assert loss_s == pytest.approx(loss, rel=1e-13)
+    np.testing.assert_allclose(logits_s, logits[perm], rtol=1e-12, atol=1e-15)
+    for part, part_s in zip(final, final_s):
+        np.testing.assert_allclose(part_s, part[:, perm], rtol=1e-12, atol=1e-15)
+    _, grads, final = impl_numpy.loss_and_grads(model, batch, state)
+    _, grads_s, final_s = impl_numpy.loss_and_grads(model, shuffled, State(state.h[:, perm], state.c[:, perm]))
+    np.testing.assert_allclose(final_s.h, final.h[:, perm], rtol=1e-12, atol=1e-15)
+    for weight_name in grads:
+        np.testing.assert_allclose(grads_s[weight_name], grads[weight_name], rtol=1e-11, atol=1e-15)
