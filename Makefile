@@ -23,13 +23,14 @@ RAY ?=
 THREADS ?=
 TWINS ?=
 TWIN ?=
-# A switch (QUICK, RESUME, DOWNLOAD) is on for 1, yes, true or on, off for 0, no, false, off or empty;
+EPOCHS ?=
+# A switch (QUICK, RESUME, DOWNLOAD, EPOCHS) is on for 1, yes, true or on, off for 0, no, false, off or empty;
 # any other value stops make with one line before anything runs.
 TRUE := 1 y yes true on Y Yes YES True TRUE On ON
 FALSE := 0 n no false off N No NO False FALSE Off OFF
 on = $(if $(filter-out $(TRUE) $(FALSE),$($(1))),$(error $(1)=$($(1)) is neither on (1, yes, true, on) nor off \
 (0, no, false, off, or empty)),$(filter $(TRUE),$($(1))))
-SWITCHES_CHECKED := $(foreach switch,QUICK RESUME DOWNLOAD,$(call on,$(switch)))
+SWITCHES_CHECKED := $(foreach switch,QUICK RESUME DOWNLOAD EPOCHS,$(call on,$(switch)))
 SWEEP_OPTIONS = $(if $(RAY),--ray $(RAY),--jobs $(JOBS)) $(if $(THREADS),--threads-per-run $(THREADS))
 TWINS_OPTION = $(if $(TWINS),--twins $(TWINS))
 RUN_OPTIONS = $(if $(call on,QUICK),--quick) $(if $(call on,RESUME),--resume) $(if $(SEEDS),--seeds $(SEEDS)) \
@@ -65,7 +66,7 @@ sweep: $(STAMP)
 	$(PY) -m harness sweep $(if $(CONFIG),--config $(CONFIG),--task $(TASK)) $(RUN_OPTIONS) $(SWEEP_OPTIONS)
 
 bench: $(STAMP)
-	$(PY) -m harness bench $(TWINS_OPTION)
+	$(PY) -m harness bench $(TWINS_OPTION) $(if $(call on,EPOCHS),--epochs)
 	$(PY) -m harness readme
 
 check: $(STAMP)

@@ -273,5 +273,41 @@ def test_the_page_gives_an_epoch_of_each_config_a_shape_is_named_after(tmp_path,
     report = {"tasks": {"mine": {}, "ptb_pos, bidirectional 2 layers": {}}}
     epochs = bench_page.epoch_seconds(report, results, configs)
     assert epochs == {"mine": {"numpy": 5.0, "tensorflow": 9.0}}  # medians
-    section = re.sub(r" +", " ", "\n".join(bench_page._epoch_section(epochs)))
-    assert "| `mine` | 5.0 | 9.0 |" in section
+    section = re.sub(r" +", " ", "\n".join(bench_page._epoch_section(report, epochs)))
+    assert "| `mine` | 5.0 | 9.0 |" in section and "Measured on this bench's machine" not in section
+    report["tasks"]["mine"]["epoch_seconds"] = {"numpy": 4.0, "tensorflow": 10.0}  # bench --epochs measured it
+    section = re.sub(r" +", " ", "\n".join(bench_page._epoch_section(report, epochs)))
+    assert "| `mine` | 4.0 | 10.0 | **2.50×** |" in section  # measured here, first
+    assert section.index("| `mine` | 4.0 |") < section.index("| `mine` | 5.0 | 9.0 |")
+    assert bench_page._epoch_section({"tasks": {"mine": {}}}, {}) == []
+
+
+def test_bench_epochs_time_one_epoch_per_twin_of_the_field_configs_in_fresh_processes(monkeypatch):
+    calls = []
+
+    def fake_process(task, twin, repeats, steps):
+        if twin == "gemm":
+            return {"gemm_gflops": 100.0, "threads": {}}
+        return {"samples_per_second": 10.0, "tokens_per_second": 10.0, "peak_rss_mib": 10.0, "threads": {},
+                "versions": {}}
+
+    def fake_epoch(config, twin):
+        calls.append((config, twin))
+        return {"epoch_seconds": {"numpy": 2.0, "tensorflow": 3.0}[twin]}
+
+    monkeypatch.setattr(bench, "_in_fresh_process", fake_process)
+    monkeypatch.setattr(bench, "_epoch_in_fresh_process", fake_epoch)
+    report = bench.run_bench(rounds=1, progress=False, twins=("numpy", "tensorflow"),
+                             shapes=["ptb_pos_bilstm", "ptb_pos"], epochs=True)
+    assert calls == [("ptb_pos_bilstm", "numpy"), ("ptb_pos_bilstm", "tensorflow")]  # a FIELD config's only
+    assert report["tasks"]["ptb_pos_bilstm"]["epoch_seconds"] == {"numpy": 2.0, "tensorflow": 3.0}
+    assert "epoch_seconds" not in report["tasks"]["ptb_pos"]
+    assert bench.epoch_configs(("mnist",)) == ["mnist_bilstm"] and bench.epoch_configs(shapes=["mnist"]) == []
+
+
+def test_a_bench_epoch_process_trains_one_epoch_of_a_config(monkeypatch, env):
+    from harness.studies import bench_worker
+
+    monkeypatch.setattr(bench_worker, "CONFIG_DIR", env["config_file"].parent)
+    report = bench_worker.measure_epoch(env["config_file"].stem, "numpy")
+    assert report["epoch_seconds"] > 0 and report["samples_per_second"] > 0 and report["peak_rss_mib"] > 0

@@ -13,7 +13,8 @@ from ..recipe.tasks import TASKS
 from ..reports.bench_page import bench_page, epoch_seconds
 from ..reports.divergence_page import divergence_markdown
 from ..reports.parity_page import parity_failures, parity_markdown
-from ..studies.bench import check_contenders, check_shapes, contenders, merged, run_bench
+from ..studies.bench import (check_contenders, check_epoch_data, check_shapes, contenders, epoch_configs, merged,
+                              run_bench)
 from ..studies.divergence import trajectory_divergence
 from ..studies.parity import THRESHOLDS, run_parity
 from ..training.request import config_folder
@@ -48,6 +49,9 @@ def add_bench(commands) -> None:
                      help="fresh processes per twin and task, alternating (default 5)")
     sub.add_argument("--twins", nargs="+", default=None, metavar="TWIN",
                      help=f"the NumPy twin and those it is timed against: {TWIN_HELP} (default: every installed twin)")
+    sub.add_argument("--epochs", action="store_true",
+                     help="also time one training epoch per twin of each field-level config on its real data "
+                          "(needs the data; minutes per twin)")
     sub.set_defaults(handler=bench)
 
 
@@ -90,8 +94,10 @@ def bench(args) -> int:
     twins = chosen_twins(args.twins) if args.twins else contenders()
     check_contenders(twins)  # before any work
     check_shapes(args.shape or ())
-    report = merged(run_bench(args.task or tuple(TASKS), args.rounds, twins=twins, shapes=args.shape),
-                    out / "bench.json")
+    if args.epochs:
+        check_epoch_data(epoch_configs(args.task or tuple(TASKS), args.shape))
+    report = merged(run_bench(args.task or tuple(TASKS), args.rounds, twins=twins, shapes=args.shape,
+                              epochs=args.epochs), out / "bench.json")
     write_json_atomic(out / "bench.json", report)
     page = bench_page(report, epoch_seconds(report, paths.RESULTS_DIR, paths.CONFIG_DIR))
     write_text_atomic(out / "bench.md", page)

@@ -105,19 +105,36 @@ def epoch_seconds(report: dict, results_dir: Path, config_dir: Path) -> dict[str
     return found
 
 
-def _epoch_section(epochs: dict[str, dict[str, float]]) -> list[str]:
-    """One training epoch of each config a shape is named after, per twin, from its committed runs."""
-    if not epochs:
+def _epoch_section(report: dict, epochs: dict[str, dict[str, float]]) -> list[str]:
+    """One training epoch of each config a shape is named after, per twin: measured by `bench --epochs` on the
+    bench's machine (the rows that have it), then from the config's committed runs."""
+    measured = {name: row["epoch_seconds"] for name, row in report["tasks"].items() if "epoch_seconds" in row}
+    if not measured and not epochs:
         return []
-    twins = ordered(twin for times in epochs.values() for twin in times)
-    rows = [{"config": f"`{name}`", **{f"{label(twin)} s/epoch": f"{times[twin]:,.1f}" if twin in times else "—"
-                                        for twin in twins}} for name, times in epochs.items()]
-    return ["## One training epoch of each config a shape is named after", "",
-            "The median wall time of one training epoch (evaluation excluded) over every epoch of the complete "
-            "committed runs of each config (`results/<config>/`), per twin. Those runs trained on the project's "
-            "machines as they came, not on this bench's machine, one at a time or beside other work (each "
-            "comparison page gives its runs' threads and times): a second view, not a measurement of the bench's "
-            "kind.", "", table(rows), ""]
+    lines = ["## One training epoch of each config a shape is named after", ""]
+    if measured:
+        twins = ordered(twin for times in measured.values() for twin in times)
+        rows = [{"config": f"`{name}`", **_epoch_cells(times, twins),
+                 **{f"NumPy / {short(twin)}": f"**{times[twin] / times['numpy']:.2f}×**"
+                    if twin in times and "numpy" in times else "—" for twin in twins if twin != "numpy"}}
+                for name, times in measured.items()]
+        lines += ["Measured on this bench's machine (`python -m harness bench --epochs`): the first training epoch "
+                  "of each config on its real data (its batches, padding, dropout and learning rate; evaluation "
+                  "excluded), one fresh process per twin after the shape's rounds, once each; the ratio is the "
+                  "other twin's time over the NumPy twin's.", "", table(rows), ""]
+    if epochs:
+        twins = ordered(twin for times in epochs.values() for twin in times)
+        rows = [{"config": f"`{name}`", **_epoch_cells(times, twins)} for name, times in epochs.items()]
+        lines += ["From the committed runs: the median wall time of one training epoch (evaluation excluded) over "
+                  "every epoch of the complete committed runs of each config (`results/<config>/`), per twin. Those "
+                  "runs trained on the project's machines as they came, not on this bench's machine, one at a time "
+                  "or beside other work, with the code of their commit (each comparison page gives its runs' "
+                  "threads and times): a second view, not a measurement of the bench's kind.", "", table(rows), ""]
+    return lines
+
+
+def _epoch_cells(times: dict[str, float], twins: list[str]) -> dict[str, str]:
+    return {f"{label(twin)} s/epoch": f"{times[twin]:,.1f}" if twin in times else "—" for twin in twins}
 
 
 def bench_page(report: dict, epochs: Optional[dict[str, dict[str, float]]] = None) -> str:
@@ -141,7 +158,7 @@ def bench_page(report: dict, epochs: Optional[dict[str, dict[str, float]]] = Non
         "",
         bench_markdown(report),
         "",
-        *_epoch_section(epochs or {}),
+        *_epoch_section(report, epochs or {}),
         *_profile_section(report),
     ])
 

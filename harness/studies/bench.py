@@ -32,7 +32,7 @@ from ..errors import BadInput
 from ..paths import CONFIG_DIR
 from ..provenance import environment
 from ..recipe.config import load_config
-from ..recipe.tasks import TASKS, model_spec
+from ..recipe.tasks import TASKS, model_spec, prepare_task
 from ..twins import NAMES, available, check_available, label, ordered, source
 from . import step_profile
 from .synthetic import Case, random_batch, random_weights
@@ -85,12 +85,34 @@ def bench_inputs(case: Case) -> tuple[dict[str, np.ndarray], list[Batch]]:
 def _in_fresh_process(name: str, twin: str, repeats: int, steps: int) -> dict:
     """bench_worker.measure() in a new Python process (`python -m harness.studies.bench_worker CASE TWIN ...`);
     its JSON report."""
-    command = [sys.executable, "-m", "harness.studies.bench_worker", name, twin, str(repeats), str(steps)]
-    done = subprocess.run(command, capture_output=True, text=True)
+    return _worker([name, twin, str(repeats), str(steps)], f"{twin} on {name}")
+
+
+def _epoch_in_fresh_process(config_name: str, twin: str) -> dict:
+    """bench_worker.measure_epoch() in a new Python process; its JSON report."""
+    return _worker(["--epoch", config_name, twin], f"{twin}'s epoch of {config_name}")
+
+
+def _worker(arguments: list[str], what: str) -> dict:
+    done = subprocess.run([sys.executable, "-m", "harness.studies.bench_worker", *arguments], capture_output=True,
+                          text=True)
     if done.returncode != 0:
-        raise RuntimeError(f"the bench process for {twin} on {name} failed (exit {done.returncode}): "
+        raise RuntimeError(f"the bench process for {what} failed (exit {done.returncode}): "
                            f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else 'no message'}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def epoch_configs(tasks=tuple(TASKS), shapes=None) -> list[str]:
+    """The configs whose epoch `run_bench(..., epochs=True)` measures: the FIELD shapes' of the tasks (those
+    named in `shapes`, when given)."""
+    return [case.name for case in bench_cases()
+            if case.name in FIELD and case.task in tasks and (shapes is None or case.name in shapes)]
+
+
+def check_epoch_data(configs) -> None:
+    """Load each config's task as its epoch process will, before any work: missing data is one line here."""
+    for name in configs:
+        prepare_task(load_config(CONFIG_DIR / f"{name}.yaml"))
 
 
 def contenders() -> tuple[str, ...]:
@@ -116,10 +138,11 @@ def check_contenders(twins) -> None:
 
 
 def run_bench(tasks=tuple(TASKS), rounds: int = 5, repeats: int = 5, steps: int = 5, progress: bool = True,
-              twins=None, shapes=None) -> dict:
+              twins=None, shapes=None, epochs: bool = False) -> dict:
     """Every case of the tasks (only those named in `shapes`, when given): `rounds` rounds of one fresh process
     per twin (default: contenders()), alternating in the registry's order; medians, min–max, and the NumPy
-    twin's ratio to each other twin."""
+    twin's ratio to each other twin. With `epochs`, a FIELD case's row also gets one training epoch of its
+    config on the real data per twin, each in a fresh process, after its rounds."""
     twins = contenders() if twins is None else tuple(ordered(twins))
     check_contenders(twins)
     gemm = _in_fresh_process("-", "gemm", 0, 0)
@@ -148,6 +171,12 @@ def run_bench(tasks=tuple(TASKS), rounds: int = 5, repeats: int = 5, steps: int 
                              for name in twins if name != "numpy"}  # the ratio of the medians
         row["measured"] = {"git_commit": report["git_commit"], "date": time.strftime("%Y-%m-%d"),
                            "gemm_gflops": report["gemm_gflops"]}
+        if epochs and case.name in epoch_configs():
+            row["epoch_seconds"] = {}
+            for name in twins:
+                row["epoch_seconds"][name] = _epoch_in_fresh_process(case.name, source(name) or name)["epoch_seconds"]
+                if progress:
+                    print(f"{case.name} epoch {name}: {row['epoch_seconds'][name]:,.1f} s", flush=True)
         report["tasks"][case.name] = row
         if progress:
             print(f"{case.name}: " + ", ".join(f"NumPy / {label(name)} {ratio:.2f}"

@@ -1,7 +1,9 @@
 """One `make bench` process: one contender's training steps on one case, timed, with its memory and threads.
 
 Run as `python -m harness.studies.bench_worker CASE TWIN REPEATS STEPS` (TWIN "gemm": the machine's
-float32 GEMM throughput instead); it imports one twin only, and its last line printed is its report's JSON.
+float32 GEMM throughput instead), or `python -m harness.studies.bench_worker --epoch CONFIG TWIN` for one
+training epoch of configs/CONFIG.yaml on its real data; it imports one twin only, and its last line printed
+is its report's JSON.
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ import numpy as np
 
 from twin_contract import State
 
+from ..paths import CONFIG_DIR
 from ..provenance import environment, peak_rss_mb
+from ..recipe.config import load_config
+from ..recipe.tasks import prepare_task
+from ..training.loop import plateau_schedule, train_epoch
 from ..twins import MODULES, load
 from . import step_profile
 from .bench import bench_cases, bench_inputs
@@ -75,6 +81,23 @@ def measure(name: str, twin_name: str, repeats: int, steps: int) -> dict:
             **{k: v for k, v in environment().items() if k in ("threads", "versions")}}
 
 
-if __name__ == "__main__":  # python -m harness.studies.bench_worker CASE TWIN REPEATS STEPS
-    case_name, twin_name, repeats_text, steps_text = sys.argv[1:5]
-    print(json.dumps(measure(case_name, twin_name, int(repeats_text), int(steps_text))))
+def measure_epoch(config_name: str, twin_name: str) -> dict:
+    """The first training epoch of configs/<config_name>.yaml by one twin on the config's data, as `train` runs
+    it (its batches, dropout masks, learning rate; no evaluation after it): its seconds, memory and threads."""
+    config = load_config(CONFIG_DIR / f"{config_name}.yaml")
+    task = prepare_task(config)
+    twin = load(twin_name)
+    model = twin.build_model(task.spec, task.weights, config["training"]["dtype"])
+    record = train_epoch(twin, model, task, config, plateau_schedule(config["training"], []), 0, 1, progress=False)
+    return {"epoch_seconds": record["seconds"], "samples_per_second": record["samples_per_second"],
+            "peak_rss_mib": peak_rss_mb(),
+            "twins_loaded": sorted(name for name in MODULES.values() if name in sys.modules),
+            **{k: v for k, v in environment().items() if k in ("threads", "versions")}}
+
+
+if __name__ == "__main__":  # python -m harness.studies.bench_worker CASE TWIN REPEATS STEPS | --epoch CONFIG TWIN
+    if sys.argv[1] == "--epoch":
+        print(json.dumps(measure_epoch(*sys.argv[2:4])))
+    else:
+        case_name, twin_name, repeats_text, steps_text = sys.argv[1:5]
+        print(json.dumps(measure(case_name, twin_name, int(repeats_text), int(steps_text))))

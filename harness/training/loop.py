@@ -71,7 +71,7 @@ def train_epochs(
     for epoch in range(len(run["history"]), epochs):
         schedule = plateau_schedule(config["training"], run["history"])
         try:
-            record = _train_epoch(twin, model, task, config, schedule, epoch, epochs, progress)
+            record = train_epoch(twin, model, task, config, schedule, epoch, epochs, progress)
         except Diverged as problem:
             return {**run, "status": "diverged", "message": str(problem)}
         for split in SPLITS:
@@ -102,7 +102,7 @@ def _start(twin, task: TaskData, config: dict, checkpoints: Optional[Path], prog
     return weights, {**run, "config": config}  # the same settings, perhaps more epochs
 
 
-def _train_epoch(twin, model, task: TaskData, config: dict, schedule: Schedule, epoch: int, epochs: int,
+def train_epoch(twin, model, task: TaskData, config: dict, schedule: Schedule, epoch: int, epochs: int,
                  progress: bool) -> dict:
     """One epoch of SGD steps on the epoch's batches: its record (time, speed, order, lr), or Diverged."""
     max_grad_norm = config["training"]["max_grad_norm"]
