@@ -6,7 +6,7 @@ tanh); a test checks that this module computes exactly what it does. The speed t
 2. one tanh call for all four gates (σ(a) = (1 + tanh(a/2)) / 2, on pre-halved weights);
 3. scratch arrays reused from call to call (`Workspace`), results written in place;
 4. the backward pass's derivatives (σ', tanh', ∂h/∂c) for all steps at once, out of the loop;
-5. padding folded into those derivatives, so the loop has no per-step `np.where`;
+5. padding among a step's rows at work (holes) folded into those derivatives: no per-step `np.where`;
 6. the weight gradients as one matmul each over all steps; no dx when none is needed;
 7. the rows past the last real one at a step are left out of that step (they carry their state on), so
    a batch sorted longest first (as model.py sorts it) computes on its real rows alone.

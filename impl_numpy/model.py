@@ -179,7 +179,7 @@ def _longest_first(spec: ModelSpec, batch: Batch, state: Optional[State]
 
     batch = Batch(rows(batch.inputs), rows(batch.targets), rows(batch.mask), rows(batch.features),
                   None if batch.dropout is None else tuple(rows(m) for m in batch.dropout))
-    return batch, None if state is None else State(state.h[:, order], state.c[:, order]), order
+    return batch, _state_rows(state, order), order
 
 
 def _unsorted(array: np.ndarray, order: Optional[np.ndarray]) -> np.ndarray:
@@ -189,7 +189,12 @@ def _unsorted(array: np.ndarray, order: Optional[np.ndarray]) -> np.ndarray:
 
 def _unsorted_state(state: State, order: Optional[np.ndarray]) -> State:
     """A (L·K, N, H) state of sorted rows, back in the batch's order."""
-    return state if order is None else State(*(part[:, np.argsort(order)] for part in state))
+    return state if order is None else _state_rows(state, np.argsort(order))
+
+
+def _state_rows(state: Optional[State], order: np.ndarray) -> Optional[State]:
+    """The state's rows (axis 1 of each (L·K, N, H) part) in `order`."""
+    return None if state is None else State(*(part[:, order] for part in state))
 
 
 def _dense_kernel(model: NumpyModel) -> np.ndarray:

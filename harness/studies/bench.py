@@ -171,7 +171,7 @@ def run_bench(tasks=tuple(TASKS), rounds: int = 5, repeats: int = 5, steps: int 
                              for name in twins if name != "numpy"}  # the ratio of the medians
         row["measured"] = {"git_commit": report["git_commit"], "date": time.strftime("%Y-%m-%d"),
                            "gemm_gflops": report["gemm_gflops"]}
-        if epochs and case.name in epoch_configs():
+        if epochs and case.name in FIELD:
             row["epoch_seconds"] = {}
             for name in twins:
                 row["epoch_seconds"][name] = _epoch_in_fresh_process(case.name, source(name) or name)["epoch_seconds"]
