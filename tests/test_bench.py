@@ -17,6 +17,7 @@ from harness.reports import bench_page
 from harness.reports.bench_page import bench_markdown
 from harness.studies.bench import bench_cases
 from harness.studies.bench_worker import time_twin
+from harness.studies.cell_costs import cell_costs
 from harness.studies.synthetic import Case
 from harness import twins
 from harness.twins import MODULES, available
@@ -84,6 +85,8 @@ def test_a_bench_process_loads_one_twin_only(twin, other):
     assert report["twins_loaded"] == [MODULES[twin]] and other not in report["twins_loaded"]
     assert report["samples_per_second"] > 0 and report["peak_rss_mib"] > 50  # the whole process, libraries included
     assert report["threads"]["blas_pools"], "the BLAS pools are recorded"
+    assert ("cell_costs" in report) == (twin != "tensorflow")  # a library called one operation at a time
+    assert ("lstm_ops" in report) == (twin == "pytorch")
 
 
 def test_bench_alternates_fresh_processes_and_reports_medians(monkeypatch):
@@ -96,7 +99,8 @@ def test_bench_alternates_fresh_processes_and_reports_medians(monkeypatch):
             return {"gemm_gflops": 100.0, "threads": {}}
         speed = next(speeds[twin])
         return {"samples_per_second": speed, "tokens_per_second": 28 * speed, "peak_rss_mib": 10.0,
-                "threads": {"twin": twin}, "versions": {}, "twins_loaded": [MODULES[twin]]}
+                "threads": {"twin": twin}, "versions": {}, "twins_loaded": [MODULES[twin]],
+                **({"cell_costs": {"gate_tanh_seconds": speed}} if twin == "numpy" else {})}
 
     monkeypatch.setattr(bench, "_in_fresh_process", fake_process)
     report = bench.run_bench(["mnist"], rounds=5, progress=False, twins=("tensorflow", "numpy"), shapes=["mnist"])
@@ -106,6 +110,7 @@ def test_bench_alternates_fresh_processes_and_reports_medians(monkeypatch):
     assert row["tensorflow"]["samples_per_second"] == 60.0
     assert row["numpy_over"] == {"tensorflow": 5.0}  # the ratio of the medians
     assert row["numpy"]["threads"] == {"twin": "numpy"} and report["method"]["rounds"] == 5
+    assert row["numpy"]["cell_costs"] == {"gate_tanh_seconds": 300.0} and "cell_costs" not in row["tensorflow"]
 
 
 def test_the_numpy_step_profile_splits_the_step_among_the_model_parts():
@@ -118,8 +123,27 @@ def test_the_numpy_step_profile_splits_the_step_among_the_model_parts():
     assert sum(parts.values()) < profile["step_seconds"]
     lstm = parts["LSTM forward"] + parts["LSTM backward"]
     assert profile["lstm_time_step_seconds"] == pytest.approx(lstm / case.num_steps)
-    assert 0 < profile["call_floor_seconds"] < profile["recurrent_matmuls_seconds"]
     assert profile["lstm_calls_per_time_step"] == step_profile.lstm_calls_per_time_step(case)
+
+
+@pytest.mark.parametrize("library", ["numpy", pytest.param("torch", marks=needs_torch)])
+def test_cell_costs_time_the_cells_primitives_in_a_library(library):
+    costs = cell_costs(library, 16, 32, repeats=20)
+    assert set(costs) == {"recurrent_matmuls_seconds", "gate_tanh_seconds", "call_floor_seconds"}
+    assert 0 < costs["call_floor_seconds"] < min(costs["recurrent_matmuls_seconds"], costs["gate_tanh_seconds"])
+    wide = cell_costs(library, 64, 256, repeats=20)
+    assert wide["gate_tanh_seconds"] > costs["gate_tanh_seconds"]  # 32 times the numbers
+    assert wide["recurrent_matmuls_seconds"] > costs["recurrent_matmuls_seconds"]
+    assert cell_costs("tensorflow", 16, 32) is None and cell_costs(None, 16, 32) is None
+
+
+def test_lstm_ops_name_the_kernels_a_pytorch_step_ran():
+    case = next(c for c in bench_cases() if c.name == "imdb")
+    assert "lstm_ops" not in time_twin(case, impl_numpy, warmup=1, repeats=1, steps=1, library="numpy")
+    if not available("pytorch"):
+        pytest.skip("PyTorch, an optional extra: pip install -e '.[torch]'")
+    ops = time_twin(case, twins.load("pytorch"), warmup=1, repeats=1, steps=1, library="torch")["lstm_ops"]
+    assert "aten::lstm" in ops and all(op.startswith("aten::") for op in ops)
 
 
 def test_the_call_counter_counts_every_numpy_call_on_its_arrays():
@@ -157,6 +181,24 @@ def test_the_bench_page_shows_the_profile_of_rows_that_have_one():
         {"tasks": {"mnist": {"numpy": {"profile": profile}}}})))
     assert "| imdb" not in section  # measured before the profile existed
     assert bench_page._profile_section({"tasks": {"imdb": {"numpy": {}}}}) == []
+    assert "cell's primitives" not in section  # none timed
+
+
+def test_the_bench_page_sets_the_cells_primitives_of_the_twins_side_by_side():
+    profile = {"step_seconds": 0.01, "parts_seconds": {p: 0.001 for p in step_profile.PARTS},
+               "lstm_time_step_seconds": 20e-6, "lstm_calls_per_time_step": 20.0}
+    costs = {"recurrent_matmuls_seconds": 8e-6, "gate_tanh_seconds": 4e-6, "call_floor_seconds": 0.5e-6}
+    tasks = {"mnist": {"numpy": {"profile": profile, "cell_costs": costs}, "tensorflow": {},
+                       "pytorch": {"cell_costs": {k: 2 * v for k, v in costs.items()},
+                                   "lstm_ops": ["aten::lstm", "aten::mkldnn_rnn_layer"]}},
+             "imdb": {"numpy": {"profile": profile, "cell_costs": costs}}}
+    section = re.sub(r" +", " ", "\n".join(bench_page._profile_section({"tasks": tasks})))
+    assert "| mnist | 10.00 | 10% | 10% | 10% | 10% | 10% | 10% | 40% | 20.0 | 8.0 | 20.0 | 10.0 | 0.50 |" in section
+    assert ("| shape | NumPy tanh of the N×4H gates µs | PyTorch tanh of the N×4H gates µs | NumPy 2 recurrent "
+            "matmuls µs | PyTorch 2 recurrent matmuls µs | NumPy call floor µs | PyTorch call floor µs | PyTorch LSTM "
+            "ops |") in section
+    assert "| mnist | 4.0 | 8.0 | 8.0 | 16.0 | 0.5 | 1.0 | `aten::lstm`, `aten::mkldnn_rnn_layer` |" in section
+    assert "| imdb | 4.0 | — | 8.0 | — | 0.5 | — | — |" in section
 
 
 def test_bench_table():

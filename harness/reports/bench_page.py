@@ -27,6 +27,18 @@ PROFILE_EXPLANATION = (
     "the arithmetic itself (single-threaded: NumPy runs each elementwise call on one core).")
 
 
+CELL_COSTS_EXPLANATION = (
+    "The cell's primitives in each twin's own library, in its bench processes (`harness/studies/cell_costs.py`), at "
+    "each shape's batch N and width H, float32: tanh over an (N, 4H) gate block, the time step's two recurrent "
+    "matmuls (h·Wh and da·Whᵀ) and a call that does almost nothing; each the best of a few repeats of many "
+    "calls, the median over rounds. They show where a twin's time step differs from the NumPy twin's: in the BLAS, in "
+    "the elementwise kernels (vectorized or not, on one core or several) or in what one call costs. TensorFlow's "
+    "twin runs its steps inside a graph, where no single call can be timed alone, so it has no columns here. "
+    "PyTorch's LSTM ops are those its profiler saw in one more training step: `aten::mkldnn_rnn_layer` (and its "
+    "backward) is oneDNN's fused LSTM, a layer's steps in one JIT-compiled call per pass; `aten::lstm` alone means "
+    "ATen's step-by-step loop in C++ (packed sequences, the padded shapes, take that path): a dozen operations "
+    "per step, each recorded for autograd, called from C++ rather than from Python as those timed here.")
+
 # what a reader needs to know to read a twin's figures
 TWIN_NOTES = {"pytorch": "The PyTorch twin computes Keras's masking exactly (packed sequences; for pre-padding and "
                          "holes each row's real steps gathered to its front and back), work that PyTorch's `nn.LSTM` "
@@ -164,14 +176,38 @@ def bench_page(report: dict, epochs: Optional[dict[str, dict[str, float]]] = Non
 
 
 def _profile_section(report: dict) -> list[str]:
-    """Where the NumPy twin's step goes, for the rows whose run profiled it."""
-    rows = {name: row["numpy"]["profile"] for name, row in report["tasks"].items() if "profile" in row["numpy"]}
+    """Where the NumPy twin's step goes, for the rows whose run profiled it; then the cell's primitives in each
+    twin's library, for the rows whose run timed them."""
+    rows = {name: {**row["numpy"]["profile"], **row["numpy"].get("cell_costs", {})}  # older rows: in the profile
+            for name, row in report["tasks"].items() if "profile" in row["numpy"]}
     if not rows:
         return []
-    return ["## Where the NumPy twin's step goes", "",
-            PROFILE_EXPLANATION + " Each figure is the median over rounds; the parts are shares of the "
-            "profiled step (cProfile slows the Python-heavy parts a little).",
-            "", profile_markdown(rows), ""]
+    lines = ["## Where the NumPy twin's step goes", "",
+             PROFILE_EXPLANATION + " Each figure is the median over rounds; the parts are shares of the "
+             "profiled step (cProfile slows the Python-heavy parts a little).",
+             "", profile_markdown(rows), ""]
+    costs = {name: {twin: summary for twin, summary in row.items()  # twin -> its summary, where it timed them
+                    if isinstance(summary, dict) and "cell_costs" in summary}
+             for name, row in report["tasks"].items()}
+    costs = {name: by_twin for name, by_twin in costs.items() if by_twin}
+    if costs:
+        lines += [CELL_COSTS_EXPLANATION, "", cell_costs_markdown(costs), ""]
+    return lines
+
+
+def cell_costs_markdown(rows: dict) -> str:
+    """rows: shape -> twin -> its row summary (bench._summary) with "cell_costs"; a column per figure and twin
+    that has them ("—" where a row's run did not time that twin), and the LSTM ops of the twins that report them."""
+    twins = ordered(twin for by_twin in rows.values() for twin in by_twin)
+    with_ops = [twin for twin in twins if any("lstm_ops" in by_twin.get(twin, {}) for by_twin in rows.values())]
+    figures = {"tanh of the N×4H gates µs": "gate_tanh_seconds", "2 recurrent matmuls µs": "recurrent_matmuls_seconds",
+               "call floor µs": "call_floor_seconds"}
+    return table([{"shape": name,
+                   **{f"{short(twin)} {figure}": f"{by_twin[twin]['cell_costs'][key] * 1e6:.1f}" if twin in by_twin
+                      else "—" for figure, key in figures.items() for twin in twins},
+                   **{f"{short(twin)} LSTM ops": ", ".join(f"`{op}`" for op in by_twin[twin]["lstm_ops"])
+                      if "lstm_ops" in by_twin.get(twin, {}) else "—" for twin in with_ops}}
+                  for name, by_twin in rows.items()])
 
 
 def _measured_apart(report: dict) -> list[str]:

@@ -185,13 +185,17 @@ def run_bench(tasks=tuple(TASKS), rounds: int = 5, repeats: int = 5, steps: int 
 
 
 def _summary(processes: list[dict]) -> dict:
-    """One twin's processes on a task: median and min–max of samples/s over them, tokens/s, memory, threads."""
+    """One twin's processes on a task: median and min–max of samples/s over them, tokens/s, memory, threads, and
+    the medians of its cell costs."""
     speeds = [p["samples_per_second"] for p in processes]
     profiles = [p["profile"] for p in processes if "profile" in p]
+    costs = [p["cell_costs"] for p in processes if "cell_costs" in p]
     return {"samples_per_second": statistics.median(speeds), "min": min(speeds), "max": max(speeds),
             "per_process": speeds, "tokens_per_second": statistics.median(p["tokens_per_second"] for p in processes),
             "peak_rss_mib": statistics.median(p["peak_rss_mib"] for p in processes), "threads": processes[0]["threads"],
-            "versions": processes[0]["versions"], **({"profile": step_profile.summary(profiles)} if profiles else {})}
+            "versions": processes[0]["versions"], **({"profile": step_profile.summary(profiles)} if profiles else {}),
+            **({"cell_costs": {key: statistics.median(c[key] for c in costs) for key in costs[0]}} if costs else {}),
+            **({"lstm_ops": processes[0]["lstm_ops"]} if "lstm_ops" in processes[0] else {})}
 
 
 def merged(report: dict, path) -> dict:

@@ -1,4 +1,5 @@
-"""One `make bench` process: one contender's training steps on one case, timed, with its memory and threads.
+"""One `make bench` process: one contender's training steps on one case, timed, with its memory, its threads
+and its library's cell primitives at the case's shape (cell_costs.py).
 
 Run as `python -m harness.studies.bench_worker CASE TWIN REPEATS STEPS` (TWIN "gemm": the machine's
 float32 GEMM throughput instead), or `python -m harness.studies.bench_worker --epoch CONFIG TWIN` for one
@@ -12,6 +13,7 @@ import json
 import statistics
 import sys
 import time
+from typing import Optional
 
 import numpy as np
 
@@ -22,9 +24,10 @@ from ..provenance import environment, peak_rss_mb
 from ..recipe.config import load_config
 from ..recipe.tasks import prepare_task
 from ..training.loop import plateau_schedule, train_epoch
-from ..twins import MODULES, load
+from ..twins import LIBRARIES, MODULES, load
 from . import step_profile
 from .bench import bench_cases, bench_inputs
+from .cell_costs import cell_costs, lstm_ops
 from .synthetic import Case
 
 
@@ -43,9 +46,11 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def time_twin(case: Case, twin, warmup: int = 3, repeats: int = 5, steps: int = 5, profile: bool = False) -> dict:
+def time_twin(case: Case, twin, warmup: int = 3, repeats: int = 5, steps: int = 5, profile: bool = False,
+              library: Optional[str] = None) -> dict:
     """One twin's training steps on the case: {"seconds_per_step": [one per repeat], "tokens_per_batch"},
-    and with `profile` (the NumPy twin) "profile": step_profile.profile_step of `steps` more steps.
+    with `profile` (the NumPy twin) "profile": step_profile.profile_step of `steps` more steps, and for the
+    twin's `library` (twins.LIBRARIES) "lstm_ops": the LSTM kernels one more step ran, where it can tell.
 
     Two fixed batches alternate; the language model carries its state from step to step.
     """
@@ -65,7 +70,10 @@ def time_twin(case: Case, twin, warmup: int = 3, repeats: int = 5, steps: int = 
     run(warmup)
     seconds = [_timed(lambda: run(steps)) / steps for _ in range(repeats)]
     timing = {"seconds_per_step": seconds, "tokens_per_batch": statistics.fmean(case.tokens(b) for b in batches)}
-    return {**timing, "profile": step_profile.profile_step(case, run, steps)} if profile else timing
+    if profile:
+        timing["profile"] = step_profile.profile_step(case, run, steps)
+    ops = lstm_ops(library, run)
+    return {**timing, "lstm_ops": ops} if ops is not None else timing
 
 
 def measure(name: str, twin_name: str, repeats: int, steps: int) -> dict:
@@ -73,10 +81,15 @@ def measure(name: str, twin_name: str, repeats: int, steps: int) -> dict:
     if twin_name == "gemm":
         return {"gemm_gflops": gemm_gflops(), "threads": environment()["threads"]}
     case = next(c for c in bench_cases() if c.name == name)
-    timing = time_twin(case, load(twin_name), repeats=repeats, steps=steps, profile=twin_name == "numpy")
+    library = LIBRARIES.get(twin_name)  # an outside twin's: None
+    timing = time_twin(case, load(twin_name), repeats=repeats, steps=steps, profile=twin_name == "numpy",
+                       library=library)
     step = statistics.median(timing["seconds_per_step"])
+    costs = cell_costs(library, case.batch_size, case.spec.hidden_size)
     return {"samples_per_second": case.batch_size / step, "tokens_per_second": timing["tokens_per_batch"] / step,
             "peak_rss_mib": peak_rss_mb(), **({"profile": timing["profile"]} if "profile" in timing else {}),
+            **({"cell_costs": costs} if costs else {}),
+            **({"lstm_ops": timing["lstm_ops"]} if "lstm_ops" in timing else {}),
             "twins_loaded": sorted(name for name in MODULES.values() if name in sys.modules),
             **{k: v for k, v in environment().items() if k in ("threads", "versions")}}
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import cProfile
 import pstats
 import statistics
-import timeit
 
 import numpy as np
 
@@ -29,7 +28,7 @@ STEP = ("model.py", "train_step")
 
 def profile_step(case, run, steps: int = 5) -> dict:
     """cProfile `run(steps)` (the bench's NumPy training steps on `case`) -> seconds per step of each part
-    of PARTS and of the whole step, the LSTM's seconds per time step, and the micro-timings at the shape."""
+    of PARTS and of the whole step, the LSTM's seconds per time step, and the NumPy calls in one."""
     profiler = cProfile.Profile()
     profiler.runcall(run, steps)
     stats = pstats.Stats(profiler).stats  # (file, line, name) -> (calls, primitive calls, own, cumulative, ...)
@@ -43,8 +42,7 @@ def profile_step(case, run, steps: int = 5) -> dict:
     time_steps = case.num_steps * len(spec.direction_names())  # LSTM time steps per training step
     return {"step_seconds": step, "parts_seconds": parts,
             "lstm_time_step_seconds": (parts["LSTM forward"] + parts["LSTM backward"]) / time_steps,
-            "lstm_calls_per_time_step": lstm_calls_per_time_step(case),
-            **recurrent_costs(case.batch_size, spec.hidden_size)}
+            "lstm_calls_per_time_step": lstm_calls_per_time_step(case)}
 
 
 class _Counted(np.ndarray):
@@ -101,26 +99,10 @@ def lstm_calls_per_time_step(case) -> float:
     return (calls(2) - calls(1)) / T
 
 
-def recurrent_costs(N: int, H: int, repeats: int = 2000) -> dict:
-    """The two recurrent matmuls of one LSTM time step alone at (N, H), and a NumPy call's floor (seconds)."""
-    rng = np.random.default_rng(0)
-    h, Wh = rng.random((N, H), dtype=np.float32), rng.random((H, 4 * H), dtype=np.float32)
-    da, Wh_T = rng.random((N, 4 * H), dtype=np.float32), np.ascontiguousarray(Wh.T)
-    a, dh, one = np.empty((N, 4 * H), np.float32), np.empty((N, H), np.float32), np.zeros(1, np.float32)
-
-    def best(fn) -> float:
-        return min(timeit.repeat(fn, number=repeats, repeat=5)) / repeats
-
-    forward, backward = best(lambda: np.matmul(h, Wh, out=a)), best(lambda: np.matmul(da, Wh_T, out=dh))
-    return {"recurrent_matmuls_seconds": forward + backward,
-            "call_floor_seconds": best(lambda: np.add(one, one, out=one))}
-
-
 def summary(profiles: list[dict]) -> dict:
     """The median of each figure over the bench's rounds."""
     return {"step_seconds": statistics.median(p["step_seconds"] for p in profiles),
             "parts_seconds": {part: statistics.median(p["parts_seconds"][part] for p in profiles) for part in PARTS},
-            **{key: statistics.median(p[key] for p in profiles)
-               for key in ("lstm_time_step_seconds", "recurrent_matmuls_seconds", "call_floor_seconds")},
+            "lstm_time_step_seconds": statistics.median(p["lstm_time_step_seconds"] for p in profiles),
             **({"lstm_calls_per_time_step": profiles[0]["lstm_calls_per_time_step"]}
                if "lstm_calls_per_time_step" in profiles[0] else {})}
