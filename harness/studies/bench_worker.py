@@ -73,7 +73,9 @@ def time_twin(case: Case, twin, warmup: int = 3, repeats: int = 5, steps: int = 
     if profile:
         timing["profile"] = step_profile.profile_step(case, run, steps)
     ops = lstm_ops(library, run)
-    return {**timing, "lstm_ops": ops} if ops is not None else timing
+    if ops is not None:
+        timing["lstm_ops"] = ops
+    return timing
 
 
 def measure(name: str, twin_name: str, repeats: int, steps: int) -> dict:
@@ -87,9 +89,8 @@ def measure(name: str, twin_name: str, repeats: int, steps: int) -> dict:
     step = statistics.median(timing["seconds_per_step"])
     costs = cell_costs(library, case.batch_size, case.spec.hidden_size)
     return {"samples_per_second": case.batch_size / step, "tokens_per_second": timing["tokens_per_batch"] / step,
-            "peak_rss_mib": peak_rss_mb(), **({"profile": timing["profile"]} if "profile" in timing else {}),
+            "peak_rss_mib": peak_rss_mb(), **{key: timing[key] for key in ("profile", "lstm_ops") if key in timing},
             **({"cell_costs": costs} if costs else {}),
-            **({"lstm_ops": timing["lstm_ops"]} if "lstm_ops" in timing else {}),
             "twins_loaded": sorted(name for name in MODULES.values() if name in sys.modules),
             **{k: v for k, v in environment().items() if k in ("threads", "versions")}}
 
