@@ -32,10 +32,24 @@ def environment() -> dict:
         "git_commit": git_commit(),
         "versions": versions,
         "blas": f"{blas.get('name', '?')} {blas.get('version', '')}".strip(),
-        "machine": {"platform": platform.platform(), "processor": platform.machine(), "cpus": os.cpu_count(),
+        "machine": {"platform": platform.platform(), "processor": platform.machine(), "cpu_model": cpu_model(),
+                    "cpus": os.cpu_count(),
                     "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None},
         "threads": thread_settings(),
     }
+
+
+def cpu_model() -> str:
+    """The CPU's model name ("AMD EPYC 7B13", "Intel(R) Xeon(R) Processor"), as Linux names it; else what
+    platform knows ("" where nothing does): with the thread settings, what an epoch's seconds depend on."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
 
 
 def thread_settings() -> dict:

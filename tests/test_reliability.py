@@ -87,6 +87,9 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(env, tmp_pat
     run, weights = final_state(env)
     assert without_timing(run["history"]) == without_timing(reference_run["history"])
     assert run["initial_weights_digest"] == reference_run["initial_weights_digest"]
+    assert [p["first_epoch"] for p in reference_run["processes"]] == [1]
+    assert [p["first_epoch"] for p in run["processes"]] == [1, 2], "the resumed process is recorded from epoch 2"
+    assert all(p["machine"]["cpu_model"] is not None and p["git_commit"] for p in run["processes"])
     for name in reference_weights:
         np.testing.assert_array_equal(weights[name], reference_weights[name])  # bit-identical
 

@@ -11,6 +11,7 @@ from harness.reports import readme
 from harness.reports.comparison import (Comparison, agreement, agreement_line, comparison_markdown, comparison_table,
                                         write_comparison)
 from harness.reports.curves import plot_curves
+from harness.reports.runs import stretches
 from harness.training.request import config_folder
 from harness.recipe.config import load_config, run_digest, settings_digest
 
@@ -132,6 +133,32 @@ def test_a_failed_twin_is_marked_and_its_earlier_record_not_shown(flat):
     missing = flat(comparison_table(Comparison.of(runs[:1], "d1", seeds=[1])))
     assert "| TensorFlow | 0 | — |" in missing and "| missing (seed 1) |" in missing
 
+
+
+def test_a_run_resumed_in_other_processes_says_where_each_stretch_of_epochs_ran(flat):
+    def process(first, cpu, commit):
+        return {"first_epoch": first, "git_commit": commit, "machine": {"cpu_model": cpu, "cpus": 2}}
+
+    runs = [fake_run("numpy", 1, 0.9), fake_run("tensorflow", 1, 0.9)]
+    for run in runs:
+        run["history"] = [{**run["history"][0], "epoch": k + 1, "seconds": s} for k, s in enumerate((3, 5, 4, 9, 7))]
+    runs[0]["processes"] = [process(1, "Intel Xeon", "abc"), process(4, "AMD EPYC", "def")]
+    runs[1]["processes"] = [process(3, "AMD EPYC", "def")]  # resumed a checkpoint older than the record
+    assert [stretches(run) for run in runs] == [
+        [{"first": 1, "last": 3, "seconds": 4, "cpu": "Intel Xeon", "cpus": 2, "commit": "abc"},
+         {"first": 4, "last": 5, "seconds": 8, "cpu": "AMD EPYC", "cpus": 2, "commit": "def"}],
+        [{"first": 1, "last": 2, "seconds": 4, "cpu": None, "cpus": None, "commit": None},
+         {"first": 3, "last": 5, "seconds": 7, "cpu": "AMD EPYC", "cpus": 2, "commit": "def"}]]
+    markdown = flat(comparison_markdown(Comparison.of(runs, "d1"), "mnist"))
+    assert ("- NumPy seed 1: epochs 1–3 at 4.0 s on Intel Xeon (2 CPUs), commit abc; epochs 4–5 at 8.0 s on AMD EPYC "
+            "(2 CPUs), commit def") in markdown
+    assert "- TensorFlow seed 1: epochs 1–2 at 4.0 s on unrecorded" in markdown
+    summary = readme._run_summary("mnist", Comparison.of(runs, "d1"))
+    assert "Trained in more than one process (resumed): NumPy seed 1 in 2, TensorFlow seed 1 in 2;" in summary
+    one = [{**run, "processes": [process(1, "Intel Xeon", "abc")]} for run in runs]
+    assert "more than one process" not in comparison_markdown(Comparison.of(one, "d1"), "mnist")
+    assert "more than one process" not in readme._run_summary("mnist", Comparison.of(one, "d1"))
+    assert "more than one process" not in comparison_markdown(Comparison.of([fake_run("numpy", 1, 0.9)], "d1"), "mnist")
 
 
 @pytest.mark.parametrize("training, criterion", [({"plateau_factor": 0.5}, "valid loss not lower"),  # before the key

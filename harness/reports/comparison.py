@@ -10,7 +10,7 @@ from ..atomic_files import write_text_atomic
 from ..twins import DEFAULT, REFERENCE, label, ordered
 from .curves import plot_curves
 from .markdown import table
-from .runs import epochs_table, read_runs, runs_table
+from .runs import epochs_table, read_runs, runs_table, stretches
 
 
 @dataclass
@@ -209,6 +209,13 @@ def comparison_markdown(comparison: Comparison, name: str) -> str:
         lines += [f"- {label(run['twin'])} seed {run['config']['seed']}: {', '.join(map(str, epochs)) or 'none'}"
                   for run, epochs in undone]
         lines.append("")
+    resumed = [(run, parts) for run in comparison.complete() if len(parts := stretches(run)) > 1]
+    if resumed:
+        lines += [("Runs trained in more than one process (resumed from a checkpoint), perhaps on other machines: "
+                   "each stretch of epochs, its median training s/epoch, the CPU and the commit it ran on:"), ""]
+        lines += [f"- {label(run['twin'])} seed {run['config']['seed']}: " + "; ".join(map(_stretch, parts))
+                  for run, parts in resumed]
+        lines.append("")
     for run in comparison.runs:
         if run["status"] != "complete":
             lines.append(f"- {label(run['twin'])} seed {run['config']['seed']} {run['status']}: "
@@ -224,6 +231,12 @@ def comparison_markdown(comparison: Comparison, name: str) -> str:
         lines.append(f"- {comparison.others} run{'s' * (comparison.others > 1)} of other settings in this folder "
                      "(another settings digest): not in these figures")
     return "\n".join(lines) + "\n"
+
+
+def _stretch(part: dict) -> str:
+    where = (f"{part['cpu'] or 'unknown CPU'} ({part['cpus']} CPUs), commit {part['commit']}"
+             if part["cpu"] is not None else "unrecorded (a process from before the record)")
+    return f"epochs {part['first']}–{part['last']} at {part['seconds']:.1f} s on {where}"
 
 
 def write_comparison(folder: Path, digest: str, seeds=(), failed=None) -> list[Path]:

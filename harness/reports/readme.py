@@ -12,7 +12,7 @@ from ..recipe.tasks import TASKS
 from ..twins import label, ordered
 from .bench_page import bench_markdown, bench_summary, is_bench
 from .comparison import Comparison, agreement_line, comparison_table, load_comparison
-from .runs import read_json, with_keys, write_runs_csv
+from .runs import read_json, stretches, with_keys, write_runs_csv
 from .sweep_page import sweeps_table
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -59,13 +59,17 @@ def _run_summary(name: str, comparison: Comparison) -> str:
     for twin in ordered(r["twin"] for r in comparison.complete()):
         minutes = [sum(e["seconds"] for e in r["history"]) / 60 for r in comparison.complete(twin)]
         wall.append(f"{label(twin)} {statistics.fmean(minutes):.1f} min")
+    in_parts = [f"{label(r['twin'])} seed {r['config']['seed']} in {len(stretches(r))}"
+               for r in comparison.complete() if len(stretches(r)) > 1]
+    resumed = (f"Trained in more than one process (resumed): {', '.join(in_parts)}; the comparison page says on "
+               "which CPU each stretch of epochs ran. ") if in_parts else ""
     epochs = sorted({len(r["history"]) for r in comparison.complete()})
     others = f" ({comparison.others} runs of other settings in the folder are left out.)" if comparison.others else ""
     return (
         f"**`{first['config_file']}`**: {config_comment(first['config_file'])}\n\n"
         f"Split: {sizes}. Seeds: {', '.join(map(str, comparison.seeds))}. Epochs: {'/'.join(map(str, epochs))}. "
         f"Training time per seed (evaluation excluded): {', '.join(wall) or 'none complete'}. "
-        f"{agreement_line(comparison)} "
+        f"{resumed}{agreement_line(comparison)} "
         f"Details and curves: [`results/{name}/comparison.md`](results/{name}/comparison.md)."
         f"{others}"
     )

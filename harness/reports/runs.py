@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 from pathlib import Path
 from typing import Callable, Iterable
@@ -69,6 +70,24 @@ def runs_table(runs: list[dict]):
         row["git_commit"] = run.get("git_commit")
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def stretches(run: dict) -> list[dict]:
+    """The run's epochs by the process that trained them: [{"first", "last", "seconds" (median training s/epoch),
+    "cpu", "cpus", "commit"}], in order; "cpu" None for epochs no process record names (a run from before
+    run["processes"], or the epochs before an older checkpoint it resumed). [] for a run without processes."""
+    processes = run.get("processes", [])
+    if not processes:
+        return []
+    known = [(p["first_epoch"], p) for p in processes]
+    if known[0][0] > 1:
+        known.insert(0, (1, {}))
+    ends = [first - 1 for first, _ in known[1:]] + [len(run["history"])]
+    return [{"first": first, "last": last,
+             "seconds": statistics.median(e["seconds"] for e in run["history"][first - 1:last]),
+             "cpu": process.get("machine", {}).get("cpu_model"), "cpus": process.get("machine", {}).get("cpus"),
+             "commit": process.get("git_commit")}
+            for (first, process), last in zip(known, ends) if last >= first]
 
 
 def epochs_table(runs: list[dict]):

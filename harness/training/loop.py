@@ -50,12 +50,15 @@ class Diverged(Exception):
 
 def train_epochs(
     twin, task: TaskData, config: dict, epochs: int, progress: bool = True,
-    checkpoints: Optional[Path] = None, resume: bool = False,
+    checkpoints: Optional[Path] = None, resume: bool = False, provenance: Optional[dict] = None,
 ) -> dict:
     """Train one twin from the task's initial weights; evaluate every split after each epoch.
 
-    Returns {"config", "initial_weights_digest", "history": [per-epoch dict], "status"}.
+    Returns {"config", "initial_weights_digest", "history": [per-epoch dict], "processes", "status"}.
     checkpoints: a folder for per-epoch checkpoints; resume continues from the last one.
+    provenance: this process's code, libraries, machine and threads (provenance.environment()); each process
+    that trains epochs adds {"first_epoch", **provenance} to run["processes"], so a run resumed in another
+    process, perhaps on another machine, says where each stretch of its epochs (and their seconds) ran.
     A NaN or Inf loss, or a gradient norm above training.max_grad_norm, stops the run with
     status "diverged" and a message; the history and checkpoint of the last good epoch stay.
     With training.plateau_factor set, an epoch whose valid loss is no lower than the last kept
@@ -67,6 +70,8 @@ def train_epochs(
     weights, run = _start(twin, task, config, checkpoints if resume else None, progress)
     model = twin.build_model(task.spec, weights, dtype)
     run["initial_weights_digest"] = run["initial_weights_digest"] or weights_digest(twin.get_weights(model))
+    if len(run["history"]) < epochs:
+        run["processes"] = [*run.get("processes", []), {"first_epoch": len(run["history"]) + 1, **(provenance or {})}]
     eval_batches = {split: task.batches(split, None) for split in SPLITS}  # fixed order: build once
     for epoch in range(len(run["history"]), epochs):
         schedule = plateau_schedule(config["training"], run["history"])
@@ -95,7 +100,8 @@ def _start(twin, task: TaskData, config: dict, checkpoints: Optional[Path], prog
     initial weights and an empty run (its initial_weights_digest still None)."""
     saved = load_checkpoint(checkpoints, config, task.weights) if checkpoints is not None else None
     if saved is None:
-        return task.weights, {"config": config, "initial_weights_digest": None, "history": [], "status": "running"}
+        return task.weights, {"config": config, "initial_weights_digest": None, "history": [], "processes": [],
+                              "status": "running"}
     _, weights, run = saved
     if progress:
         print(f"{twin.NAME}: resuming after epoch {len(run['history'])}", flush=True)

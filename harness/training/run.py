@@ -51,7 +51,7 @@ def run(request: RunRequest, progress: bool = True) -> tuple[dict, bool]:
     twin = load(request.twin_source or request.twin)
     machine = environment()  # before training: the commit and versions of the code this run loaded
     trained = train_epochs(twin, task, config, config["training"]["epochs"], progress, request.checkpoints,
-                           request.resume)
+                           request.resume, machine)
     record = {
         "task": config["task"],
         "twin": request.twin,
