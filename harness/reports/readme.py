@@ -59,8 +59,8 @@ def _run_summary(name: str, comparison: Comparison) -> str:
     for twin in ordered(r["twin"] for r in comparison.complete()):
         minutes = [sum(e["seconds"] for e in r["history"]) / 60 for r in comparison.complete(twin)]
         wall.append(f"{label(twin)} {statistics.fmean(minutes):.1f} min")
-    in_parts = [f"{label(r['twin'])} seed {r['config']['seed']} in {len(stretches(r))}"
-               for r in comparison.complete() if len(stretches(r)) > 1]
+    in_parts = [f"{label(r['twin'])} seed {r['config']['seed']} in {parts}"
+                for r in comparison.complete() if (parts := len(stretches(r))) > 1]
     resumed = (f"Trained in more than one process (resumed): {', '.join(in_parts)}; the comparison page says on "
                "which CPU each stretch of epochs ran. ") if in_parts else ""
     epochs = sorted({len(r["history"]) for r in comparison.complete()})
