@@ -130,8 +130,10 @@ def test_the_numpy_step_profile_splits_the_step_among_the_model_parts():
 def test_cell_costs_time_the_cells_primitives_in_a_library(library):
     costs = cell_costs(library, 16, 32, repeats=20)
     assert set(costs) == {"recurrent_matmuls_seconds", "gate_tanh_seconds", "call_floor_seconds"}
-    assert 0 < costs["call_floor_seconds"] < min(costs["recurrent_matmuls_seconds"], costs["gate_tanh_seconds"])
     wide = cell_costs(library, 64, 256, repeats=20)
+    # the floor against the wide shape's calls only: at 16 x 32 a tanh costs about what a call costs, and a
+    # busy machine can swap the two
+    assert 0 < wide["call_floor_seconds"] < min(wide["recurrent_matmuls_seconds"], wide["gate_tanh_seconds"])
     assert wide["gate_tanh_seconds"] > costs["gate_tanh_seconds"]  # 32 times the numbers
     assert wide["recurrent_matmuls_seconds"] > costs["recurrent_matmuls_seconds"]
     assert cell_costs("tensorflow", 16, 32) is None and cell_costs(None, 16, 32) is None
